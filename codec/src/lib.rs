@@ -1,0 +1,60 @@
+//! `conntrack-codec`: parse and build Linux ctnetlink (conntrack) messages without allocating.
+//!
+//! The crate is `#![no_std]`, uses no `alloc` and no `unsafe`. It reads received bytes through
+//! zero-copy views and writes requests into caller-provided buffers through a
+//! [`Writer`](nl::Writer). No function panics on any input: malformed bytes give an
+//! [`Error`].
+//!
+//! Layers:
+//! - [`nl`]: netlink framing — message headers, attributes, control messages, the writer;
+//! - [`nfnl`]: nfnetlink — the `nfgenmsg` header, subsystems, message types, groups.
+//!
+//! ```
+//! use conntrack_codec::nl::{Messages, Writer};
+//! use conntrack_codec::nfnl::{msg_type, ct_msg, NfGenMsg, NfMsg, Subsystem};
+//!
+//! let mut buf = [0u8; 64];
+//! let mut w = Writer::new(&mut buf);
+//! w.message(msg_type(Subsystem::Ctnetlink, ct_msg::GET), 0x301, 1, 0, |w| {
+//!     NfGenMsg { family: 2, version: 0, res_id: 0 }.emit(w)
+//! })?;
+//! let len = w.len();
+//! for msg in Messages::new(&buf[..len]) {
+//!     let nf = NfMsg::new_checked(msg?)?;
+//!     assert_eq!(nf.msg_num(), ct_msg::GET);
+//! }
+//! # Ok::<(), conntrack_codec::Error>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unreachable
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::panic,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
+
+mod error;
+#[cfg(test)]
+mod fixture_tests;
+pub mod nfnl;
+pub mod nl;
+#[cfg(test)]
+mod testutil;
+
+pub use error::{Error, Result};
