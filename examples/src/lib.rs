@@ -1,0 +1,1 @@
+//! Programs built on the conntrack crates; each binary lives in `src/bin/`.
