@@ -54,6 +54,7 @@ mod error;
 mod fixture_tests;
 pub mod nfnl;
 pub mod nl;
+pub mod session;
 #[cfg(test)]
 mod testutil;
 

@@ -1,0 +1,1 @@
+//! Sans-IO request/reply/dump bookkeeping: sequence numbers, port ids, DONE, ERROR, DUMP_INTR.
