@@ -49,7 +49,9 @@
     )
 )]
 
+pub mod ct;
 mod error;
+pub mod filter;
 #[cfg(test)]
 mod fixture_tests;
 pub mod nfnl;

@@ -1,0 +1,6 @@
+//! Filters the kernel applies: the tuple filter of dumps (`CTA_FILTER`) and, later, the
+//! classic-BPF event filter.
+
+mod dump;
+
+pub use dump::{filter_flags, DumpFilter, FilterFlags};
