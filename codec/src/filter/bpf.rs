@@ -1,0 +1,1 @@
+//! A compiler from an event filter description to a classic-BPF socket filter.
