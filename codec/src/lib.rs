@@ -51,6 +51,7 @@
 
 pub mod ct;
 mod error;
+pub mod exp;
 pub mod filter;
 #[cfg(test)]
 mod fixture_tests;
