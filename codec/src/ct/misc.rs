@@ -118,8 +118,10 @@ impl Timestamp {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NatRange {
     /// The lowest address.
+    #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     pub min_addr: Option<IpAddr>,
     /// The highest address.
+    #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     pub max_addr: Option<IpAddr>,
     /// The lowest port.
     pub min_port: Option<u16>,

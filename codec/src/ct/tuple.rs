@@ -37,8 +37,10 @@ pub mod l4proto {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tuple {
     /// Source address.
+    #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     pub src: Option<IpAddr>,
     /// Destination address.
+    #[cfg_attr(feature = "defmt", defmt(Debug2Format))]
     pub dst: Option<IpAddr>,
     /// L4 protocol number (see [`l4proto`]).
     pub proto: Option<u8>,
