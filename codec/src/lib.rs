@@ -53,6 +53,7 @@ pub mod ct;
 mod error;
 pub mod exp;
 pub mod filter;
+pub mod fmt;
 pub mod labels;
 #[cfg(test)]
 mod fixture_tests;
