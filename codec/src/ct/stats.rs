@@ -130,10 +130,18 @@ pub struct ExpStatsCpu {
 impl ExpStatsCpu {
     /// Reads one reply to a per-CPU expectation statistics request.
     ///
+    /// The kernel sends these replies with the type `CTNETLINK << 8 | 3` (the expectation
+    /// message number under the conntrack subsystem), not under `CTNETLINK_EXP`; both are
+    /// accepted.
+    ///
     /// # Errors
     /// [`Error::UnexpectedMessage`] for another message; a malformed attribute.
     pub fn parse(nf: &NfMsg<'_>) -> Result<Self> {
-        if nf.subsystem() != Subsystem::CtnetlinkExp || nf.msg_num() != exp_msg::GET_STATS_CPU {
+        let known_subsystem = matches!(
+            nf.subsystem(),
+            Subsystem::Ctnetlink | Subsystem::CtnetlinkExp
+        );
+        if !known_subsystem || nf.msg_num() != exp_msg::GET_STATS_CPU {
             return Err(Error::UnexpectedMessage(
                 "not per-CPU expectation statistics",
             ));
