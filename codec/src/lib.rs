@@ -53,10 +53,10 @@ pub mod ct;
 mod error;
 pub mod exp;
 pub mod filter;
-pub mod fmt;
-pub mod labels;
 #[cfg(test)]
 mod fixture_tests;
+pub mod fmt;
+pub mod labels;
 pub mod nfnl;
 pub mod nl;
 pub mod session;

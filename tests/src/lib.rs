@@ -99,3 +99,59 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// Sends one dump request and returns every message of the reply (up to and excluding
+/// `NLMSG_DONE`) as owned bytes. A deliberately plain reader for tests that compare
+/// against other tools; the streaming dump lives in `conntrack-io`.
+///
+/// # Panics
+/// On any socket error, a truncated datagram, or a kernel error reply.
+pub fn raw_dump(sock: &Socket, request: &[u8]) -> Vec<Vec<u8>> {
+    use conntrack_codec::nl::{Control, Messages};
+    sock.send(request).expect("send dump request");
+    let mut buf = vec![0u8; 1 << 16];
+    let mut out = Vec::new();
+    loop {
+        let d = sock.recv(&mut buf).expect("recv");
+        assert!(!d.truncated, "dump datagram truncated");
+        assert_eq!(d.sender, 0, "reply not from the kernel");
+        for m in Messages::new(&buf[..d.len]) {
+            let m = m.expect("malformed message from the kernel");
+            match m.control().expect("malformed control message") {
+                Some(Control::Done(d)) => {
+                    assert_eq!(d.errno(), 0, "dump failed");
+                    return out;
+                }
+                Some(Control::Error(e)) => panic!("dump failed: errno {}", e.errno()),
+                Some(_) => {}
+                None => out.push(m.bytes().to_vec()),
+            }
+        }
+    }
+}
+
+/// The label map conntrack-tools 1.4.7 reads (its path is fixed).
+pub const CONNLABEL_CONF: &str = "/etc/xtables/connlabel.conf";
+
+/// Makes sure conntrack-tools has a label map and returns it as parsed by the codec.
+///
+/// If [`CONNLABEL_CONF`] is absent it is created with names for bits 0, 5 and 64 (bit 9 and
+/// others stay unnamed), and left in place for later tests; an existing file is used as it
+/// is. The flag tells whether a map is loaded.
+///
+/// # Panics
+/// If the file cannot be written or read, or does not parse.
+pub fn connlabel_conf() -> (conntrack_codec::labels::LabelMap, bool) {
+    let path = std::path::Path::new(CONNLABEL_CONF);
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create /etc/xtables");
+        let text = "# written by the conntrack-rs tests\n0 zero\n5 five\n64 big\n";
+        // Write then rename, so a concurrent reader never sees half a file.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, text).expect("write connlabel.conf");
+        std::fs::rename(&tmp, path).expect("install connlabel.conf");
+    }
+    let text = std::fs::read_to_string(path).expect("read connlabel.conf");
+    let map = conntrack_codec::labels::LabelMap::parse(&text).expect("parse connlabel.conf");
+    (map, true)
+}
