@@ -97,13 +97,18 @@ fn write_entry(
 
 /// Creates an entry that must not exist yet (`CT_NEW` with `CREATE|EXCL|ACK`).
 ///
-/// The entry needs both tuples; a given status gets `CONFIRMED` added, which the kernel
-/// requires of a create. The family comes from `entry.family`, or from the tuples' addresses.
+/// The entry needs both tuples and a timeout (the kernel refuses a create without them); a
+/// given status gets `CONFIRMED` added, which the kernel also requires of a create. The
+/// family comes from `entry.family`, or from the tuples' addresses.
 ///
 /// # Errors
-/// [`Error::MissingAttribute`] without both complete tuples; [`Error::BufferTooSmall`].
+/// [`Error::MissingAttribute`] without both complete tuples or a timeout;
+/// [`Error::BufferTooSmall`].
 pub fn create(w: &mut Writer<'_>, seq: u32, entry: &ConntrackRepr) -> Result<Range<usize>> {
     require_both_tuples(entry)?;
+    if entry.timeout.is_none() {
+        return Err(Error::MissingAttribute("CTA_TIMEOUT"));
+    }
     let fl = flags::REQUEST | flags::ACK | flags::CREATE | flags::EXCL;
     write_entry(w, seq, entry, fl, true)
 }
@@ -367,6 +372,7 @@ mod tests {
             orig: Some(tcp()),
             reply: Some(tcp().inverted()),
             status: Some(Status::ASSURED),
+            timeout: Some(30),
             ..ConntrackRepr::default()
         };
         let mut buf = [0xa5u8; 256];
@@ -479,6 +485,7 @@ mod tests {
             orig: Some(tcp()),
             reply: Some(tcp().inverted()),
             mark: Some(1),
+            timeout: Some(30),
             ..ConntrackRepr::default()
         };
         let key = Key::orig(tcp()).in_zone(1);

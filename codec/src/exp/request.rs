@@ -85,15 +85,14 @@ pub fn create(w: &mut Writer<'_>, seq: u32, exp: &ExpectRepr) -> Result<Range<us
     })
 }
 
-/// Which expectation a get or delete is about: its expected tuple (or its master's tuple,
-/// for a get), its zone, and optionally its id.
+/// Which expectation a get or delete is about: its expected tuple, its zone, and optionally
+/// its id. (The kernel finds expectations only by their expected tuple: a get by the
+/// master's tuple alone answers ENOENT.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ExpKey {
     /// The expected tuple.
     pub tuple: Option<Tuple>,
-    /// The master's tuple (get only).
-    pub master: Option<Tuple>,
     /// The zone.
     pub zone: Option<u16>,
     /// The id: the kernel answers ENOENT unless the expectation found has it.
@@ -123,14 +122,10 @@ impl ExpKey {
 }
 
 fn keyed(w: &mut Writer<'_>, seq: u32, msg: u8, key: &ExpKey) -> Result<Range<usize>> {
-    let (t, kind) = key
+    let t = key
         .tuple
         .as_ref()
-        .map(|t| (t, expect::TUPLE))
-        .or(key.master.as_ref().map(|t| (t, expect::MASTER)))
-        .ok_or(Error::MissingAttribute(
-            "CTA_EXPECT_TUPLE or CTA_EXPECT_MASTER",
-        ))?;
+        .ok_or(Error::MissingAttribute("CTA_EXPECT_TUPLE"))?;
     require_complete(t, "tuple addresses and protocol")?;
     let family = t.family().unwrap_or(0);
     exp_message(
@@ -141,14 +136,14 @@ fn keyed(w: &mut Writer<'_>, seq: u32, msg: u8, key: &ExpKey) -> Result<Range<us
         family,
         NFNETLINK_V0,
         |w| {
-            t.emit(kind, w)?;
+            t.emit(expect::TUPLE, w)?;
             opt(w, key.zone, |w, z| w.attr_u16_be(expect::ZONE, z))?;
             opt(w, key.id, |w, id| w.attr_u32_be(expect::ID, id))
         },
     )
 }
 
-/// Gets one expectation (`EXP_GET`), by its expected tuple or its master's tuple.
+/// Gets one expectation (`EXP_GET`) by its expected tuple.
 ///
 /// # Errors
 /// [`Error::MissingAttribute`] without a complete tuple; [`Error::BufferTooSmall`].
@@ -161,9 +156,6 @@ pub fn get(w: &mut Writer<'_>, seq: u32, key: &ExpKey) -> Result<Range<usize>> {
 /// # Errors
 /// [`Error::MissingAttribute`] without a complete expected tuple; [`Error::BufferTooSmall`].
 pub fn delete(w: &mut Writer<'_>, seq: u32, key: &ExpKey) -> Result<Range<usize>> {
-    if key.tuple.is_none() {
-        return Err(Error::MissingAttribute("CTA_EXPECT_TUPLE"));
-    }
     keyed(w, seq, exp_msg::DELETE, key)
 }
 
@@ -317,12 +309,9 @@ mod tests {
         assert_eq!(r.id, Some(5));
 
         let mut w = Writer::new(&mut buf);
-        let by_master = ExpKey {
-            master: full().master,
-            ..ExpKey::default()
-        };
-        assert!(delete(&mut w, 1, &by_master).is_err());
-        get(&mut w, 1, &by_master).unwrap();
+        assert!(delete(&mut w, 1, &ExpKey::default()).is_err());
+        assert!(get(&mut w, 1, &ExpKey::default()).is_err());
+        assert!(w.is_empty());
 
         let mut w = Writer::new(&mut buf);
         flush(&mut w, 1, 10).unwrap();
