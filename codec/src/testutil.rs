@@ -8,37 +8,23 @@
 
 use byteorder::{ByteOrder, LittleEndian, NativeEndian};
 
-/// A fixture, converted to the target's byte order, in a fixed buffer.
-pub struct Fixture {
-    buf: [u8; Fixture::CAP],
-    len: usize,
+/// `codec/fixtures/NAME.bin`, copied into an array of its size and converted to the
+/// target's byte order.
+macro_rules! fixture {
+    ($name:literal) => {{
+        const LE: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/",
+            $name,
+            ".bin"
+        ));
+        let mut bytes = [0u8; LE.len()];
+        bytes.copy_from_slice(LE);
+        $crate::testutil::convert_messages(&mut bytes);
+        bytes
+    }};
 }
-
-impl Fixture {
-    /// The largest fixture these tests load.
-    pub const CAP: usize = 1 << 17;
-
-    /// Copies `le` (captured on a little-endian host) and converts it to the target's order.
-    pub fn load(le: &[u8]) -> Fixture {
-        assert!(
-            le.len() <= Self::CAP,
-            "fixture larger than {} bytes",
-            Self::CAP
-        );
-        let mut f = Fixture {
-            buf: [0; Self::CAP],
-            len: le.len(),
-        };
-        f.buf[..le.len()].copy_from_slice(le);
-        convert_messages(&mut f.buf[..le.len()]);
-        f
-    }
-
-    /// The converted bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
+pub(crate) use fixture;
 
 fn swap16(b: &mut [u8]) {
     let v = LittleEndian::read_u16(b);
@@ -125,7 +111,8 @@ fn convert_header(buf: &mut [u8]) -> (usize, u16, u16) {
     (len, kind, flags)
 }
 
-fn convert_messages(buf: &mut [u8]) {
+/// Converts captured messages from little-endian to the target's order, in place.
+pub(crate) fn convert_messages(buf: &mut [u8]) {
     let mut pos = 0;
     while pos + 16 <= buf.len() {
         let (len, kind, flags) = convert_header(&mut buf[pos..]);
