@@ -215,6 +215,8 @@ fn output_for(option: &str, labels: bool) -> Output {
             "extended" => out.extended = true,
             "id" => out.id = true,
             "ktimestamp" => out.ktimestamp = true,
+            // `-o timestamp` only prefixes events; a listing ignores it.
+            "timestamp" => out.event_time = Some(conntrack_examples::now_micros()),
             "labels" => out.labels = labels,
             "save" => out.style = Style::Save,
             "xml" => out.style = Style::Xml,
@@ -246,6 +248,7 @@ fn formatter_matches_conntrack_tools_for_every_option() {
         "",
         "extended",
         "id",
+        "timestamp",
         "extended,id",
         "ktimestamp",
         "labels",
