@@ -1,29 +1,111 @@
-//! The only unsafe code of the crate: socket options that `nix` does not wrap.
+//! The only unsafe code of the crate: socket options that `nix` does not wrap (the netlink
+//! options, and classic-BPF socket filters).
 //!
-//! Each function passes a pointer to a local integer together with its exact size, which is
-//! all `setsockopt`/`getsockopt` read or write.
+//! Each call passes the kernel a pointer to a live local value together with that value's
+//! exact size, which is all `setsockopt`/`getsockopt` read or write; the descriptor is
+//! borrowed, so it stays open for the duration of the call.
+#![allow(unsafe_code)]
 
-use std::io;
+use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use nix::errno::Errno;
 use nix::libc;
 
+/// `size_of::<T>()` as a `socklen_t` (every type passed here is a few bytes long).
+fn len_of<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
+}
+
 /// Sets an `int` socket option.
-pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: the pointer is to a live local `c_int` and the length is its size; the fd is
-    // borrowed, so it stays open for the duration of the call.
+pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> Result<(), Errno> {
+    // SAFETY: the pointer is to a live local `c_int` and the length is its size; the kernel
+    // only reads it during the call.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             level,
             name,
             (&value as *const i32).cast::<libc::c_void>(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
+            len_of::<i32>(),
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    Errno::result(rc).map(drop)
+}
+
+/// Reads an `int` socket option.
+pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> Result<i32, Errno> {
+    let mut value: i32 = 0;
+    let mut len = len_of::<i32>();
+    // SAFETY: the pointers are to a live local `c_int` and a live local length holding its
+    // size; the kernel writes at most that many bytes and updates the length.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut i32).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    Errno::result(rc).map(|_| value)
+}
+
+/// Attaches a classic-BPF program (`SO_ATTACH_FILTER`), replacing any filter attached before.
+pub(crate) fn attach_filter(
+    fd: BorrowedFd<'_>,
+    program: &[libc::sock_filter],
+) -> Result<(), Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+    let fprog = libc::sock_fprog {
+        len,
+        // The kernel copies the program and never writes through this pointer.
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` is a live local `sock_fprog` and the length is its size; its `filter`
+    // points to `len` initialised instructions borrowed from `program` for the whole call,
+    // and the kernel copies them before returning.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast::<libc::c_void>(),
+            len_of::<libc::sock_fprog>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `SO_MEMINFO`: 55 in asm-generic and on most architectures; sparc numbers it 0x39.
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_MEMINFO: i32 = 55;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_MEMINFO: i32 = 0x39;
+
+/// The number of `SO_MEMINFO` values this crate knows (`SK_MEMINFO_VARS`).
+const SK_MEMINFO_VARS: usize = 9;
+
+/// Reads the socket's drop counter (`sk_drops`, `SK_MEMINFO_DROPS` of `SO_MEMINFO`).
+pub(crate) fn drops(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = len_of::<[u32; SK_MEMINFO_VARS]>();
+    // SAFETY: the pointers are to a live local `u32` array and a live local length holding
+    // its size; the kernel writes at most that many bytes and updates the length.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    Errno::result(rc)?;
+    let index = usize::try_from(libc::SK_MEMINFO_DROPS).map_err(|_| Errno::EINVAL)?;
+    let written = usize::try_from(len).unwrap_or(0) / size_of::<u32>();
+    match info.get(index) {
+        Some(&drops) if index < written => Ok(drops),
+        _ => Err(Errno::EOPNOTSUPP),
     }
 }
