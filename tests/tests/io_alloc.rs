@@ -1,0 +1,144 @@
+//! Memory stays flat whatever the table size: a counting global allocator proves that dumps,
+//! requests and bulk operations allocate nothing per entry. (Its own test binary, since it
+//! sets the global allocator.)
+
+mod io_support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
+use conntrack_tests::Netns;
+use io_support::{create, create_entries, delete, dump_ipv4, index_of};
+
+/// Counts the allocations of the current thread (tests run on several threads).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
+// a thread-local integer, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` made on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let out = f();
+    (out, ALLOCATIONS.with(Cell::get) - before)
+}
+
+#[test]
+fn dumps_allocate_nothing_per_entry() {
+    let ns = Netns::new("io-alloc");
+    let mut sock = ns.socket();
+    let dump = |sock: &mut conntrack_io::Socket| {
+        allocations(|| {
+            let mut sum = 0u64;
+            let summary = sock
+                .dump(dump_ipv4, |entry| {
+                    sum += u64::from(index_of(entry));
+                    ControlFlow::Continue(())
+                })
+                .expect("dump");
+            (summary.delivered, sum)
+        })
+    };
+    create_entries(&mut sock, 1000);
+    let ((small, _), small_allocs) = dump(&mut sock);
+    create_entries_from(&mut sock, 1000, 5000);
+    let ((large, _), large_allocs) = dump(&mut sock);
+    eprintln!("dump of {small} entries: {small_allocs} allocations; of {large}: {large_allocs}");
+    assert_eq!((small, large), (1000, 5000));
+    assert_eq!(small_allocs, large_allocs);
+    assert_eq!(large_allocs, 0);
+}
+
+/// Creates entries `from..to`.
+fn create_entries_from(sock: &mut conntrack_io::Socket, from: u32, to: u32) {
+    let summary = sock
+        .bulk(
+            (to - from) as usize,
+            64,
+            |i, w, seq| create(w, seq, from + i as u32),
+            |i, r| r.unwrap_or_else(|e| panic!("create {i}: {e}")),
+        )
+        .expect("bulk");
+    assert_eq!(summary.succeeded, (to - from) as usize);
+}
+
+#[test]
+fn requests_and_bulk_allocate_nothing_per_request() {
+    let ns = Netns::new("io-alloc2");
+    let mut sock = ns.socket();
+    let ((), execute_allocs) = allocations(|| {
+        for i in 0..100 {
+            sock.execute(|w, seq| create(w, seq, i)).expect("create");
+        }
+    });
+    let bulk = |from: u32, n: u32, sock: &mut conntrack_io::Socket| {
+        allocations(|| create_entries_from(sock, from, from + n)).1
+    };
+    let small = bulk(1000, 100, &mut sock);
+    let large = bulk(2000, 5000, &mut sock);
+    let ((), delete_allocs) = allocations(|| {
+        sock.bulk(
+            5000,
+            64,
+            |i, w, seq| delete(w, seq, 2000 + i as u32),
+            |_, r| r.expect("delete"),
+        )
+        .map(drop)
+        .expect("bulk delete")
+    });
+    eprintln!(
+        "100 executes: {execute_allocs} allocations; bulk of 100: {small}; of 5000: {large}; \
+         bulk delete of 5000: {delete_allocs}"
+    );
+    assert_eq!(execute_allocs, 0);
+    assert_eq!((small, large, delete_allocs), (0, 0, 0));
+    // Only a window above 4096 allocates its bitmap, once per call.
+    sock.set_rcvbuf(8 << 20).expect("rcvbuf");
+    let ((), big_window) = allocations(|| {
+        sock.bulk(
+            5000,
+            5000,
+            |i, w, seq| delete(w, seq, 2000 + i as u32),
+            |_, r| assert!(matches!(r, Err(conntrack_io::Error::Kernel(_)))),
+        )
+        .map(drop)
+        .expect("bulk delete")
+    });
+    assert_eq!(big_window, 1);
+}
