@@ -203,6 +203,14 @@ pub fn dccp_state_name(state: u8) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addr(pub IpAddr);
 
+/// Logs the address as `inet_ntop` writes it (through `core::fmt`).
+#[cfg(feature = "defmt")]
+impl defmt::Format for Addr {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
+
 impl Display for Addr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self.0 {
@@ -976,6 +984,14 @@ fn xml_l4(f: &mut Formatter<'_>, t: &Tuple, proto: u8) -> fmt::Result {
     }
 }
 
+/// Logs the text line (through `core::fmt`).
+#[cfg(feature = "defmt")]
+impl<L: LabelNames + ?Sized> defmt::Format for CtLine<'_, L> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
+
 impl<L: LabelNames + ?Sized> Display for CtLine<'_, L> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self.out.style {
@@ -1142,6 +1158,14 @@ impl<'a> ExpLine<'a> {
     }
 }
 
+/// Logs the text line (through `core::fmt`).
+#[cfg(feature = "defmt")]
+impl defmt::Format for ExpLine<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
+
 impl Display for ExpLine<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self.out.style {
@@ -1154,6 +1178,14 @@ impl Display for ExpLine<'_> {
 /// One line of `conntrack -S`: `cpu=N` then every counter the kernel sent, each followed by
 /// a space (the line keeps its trailing space).
 pub struct StatsCpuLine<'a>(pub &'a StatsCpu);
+
+/// Logs the text line (through `core::fmt`).
+#[cfg(feature = "defmt")]
+impl defmt::Format for StatsCpuLine<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
 
 impl Display for StatsCpuLine<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -1186,6 +1218,14 @@ impl Display for StatsCpuLine<'_> {
 
 /// One line of `conntrack -S expect`.
 pub struct ExpStatsCpuLine<'a>(pub &'a ExpStatsCpu);
+
+/// Logs the text line (through `core::fmt`).
+#[cfg(feature = "defmt")]
+impl defmt::Format for ExpStatsCpuLine<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
 
 impl Display for ExpStatsCpuLine<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {

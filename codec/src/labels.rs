@@ -50,6 +50,7 @@ impl core::error::Error for LabelMapError {}
 
 /// Label names by bit, read from the text of a `connlabel.conf`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LabelMap {
     entries: Vec<(u16, String<{ LabelMap::NAME_CAP }>), { LabelMap::CAP }>,
 }

@@ -50,6 +50,8 @@
 )]
 
 pub mod ct;
+#[cfg(feature = "defmt")]
+mod defmt_check;
 mod error;
 pub mod exp;
 pub mod filter;

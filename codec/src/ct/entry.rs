@@ -62,6 +62,21 @@ pub struct Conntrack<'a> {
     unknown: u16,
 }
 
+/// Logs the message and how many attribute bytes and unknown attributes it has; the
+/// attribute index is left out (it only repeats where the attributes are).
+#[cfg(feature = "defmt")]
+impl defmt::Format for Conntrack<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Conntrack {{ nf: {}, attrs: {=usize} bytes, unknown: {=u16} }}",
+            self.nf,
+            self.attrs.len(),
+            self.unknown
+        );
+    }
+}
+
 impl<'a> Conntrack<'a> {
     /// Makes a view of a ctnetlink `CT_NEW`/`CT_DELETE` message.
     ///

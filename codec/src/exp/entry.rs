@@ -244,6 +244,7 @@ fn check_kind(nf: &NfMsg<'_>) -> Result<()> {
 
 /// A zero-copy view of one expectation message (a dump entry, a GET reply or an event).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Expect<'a> {
     nf: NfMsg<'a>,
 }

@@ -177,6 +177,7 @@ impl<'a> Attr<'a> {
 /// runs past the end), and `None` forever after. Zero-length payloads are accepted; the last
 /// attribute may lack its padding.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Attrs<'a> {
     buf: &'a [u8],
     failed: bool,

@@ -181,6 +181,7 @@ impl<'a> NlMsg<'a> {
 /// It advances by the aligned `nlmsg_len`; it reports `nlmsg_len < 16` or a length past the
 /// end of the buffer as an error, once, and then yields `None` forever.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Messages<'a> {
     buf: &'a [u8],
     pos: usize,

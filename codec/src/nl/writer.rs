@@ -36,6 +36,19 @@ pub struct Writer<'b> {
     len: usize,
 }
 
+/// Logs the bytes written so far and the buffer's capacity (not the unwritten rest).
+#[cfg(feature = "defmt")]
+impl defmt::Format for Writer<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Writer {{ written: {=[u8]}, capacity: {=usize} }}",
+            self.written(),
+            self.buf.len()
+        );
+    }
+}
+
 impl<'b> Writer<'b> {
     /// A writer that starts at the beginning of `buf`.
     #[inline]
