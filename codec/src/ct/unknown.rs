@@ -66,7 +66,7 @@ impl Unknowns {
     /// Writes back the kept attributes found at the top level of the message.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`].
+    /// [`crate::Error::BufferTooSmall`].
     pub fn emit_top_level(&self, w: &mut Writer<'_>) -> Result<()> {
         for u in self.kept.iter().filter(|u| u.path == TOP) {
             w.attr(u.raw_kind, &u.payload)?;
