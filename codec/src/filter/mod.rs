@@ -1,7 +1,8 @@
-//! Filters the kernel applies: the tuple filter of dumps (`CTA_FILTER`) and, later, the
-//! classic-BPF event filter.
+//! Filters the kernel applies: the tuple filter of dumps (`CTA_FILTER`) and the classic-BPF
+//! event filter ([`bpf`]).
 
 pub mod bpf;
 mod dump;
 
+pub use bpf::{BpfInsn, EventFilter};
 pub use dump::{filter_flags, DumpFilter, FilterFlags};
