@@ -61,12 +61,15 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod conntrack;
 mod error;
+mod labels;
 mod ops;
 mod socket;
 mod sys;
 
 pub use error::{Error, KernelError, Result};
+pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use nix::errno::Errno;
 pub use ops::{BulkSummary, DumpSummary};
 pub use socket::{Builder, Datagram, SockFilter, Socket};
