@@ -73,3 +73,8 @@ pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use nix::errno::Errno;
 pub use ops::{BulkSummary, DumpSummary};
 pub use socket::{Builder, Datagram, SockFilter, Socket};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
