@@ -610,10 +610,7 @@ fn expectations() {
         assert_eq!(e.helper.as_deref(), Some("ftp"));
         assert_eq!(e.master.unwrap().dst_port, Some(21));
         assert_eq!(e.mask.unwrap().dst_port, Some(0xffff));
-        assert!(matches!(
-            e.tuple.unwrap().dst_port,
-            Some(50000..=50010)
-        ));
+        assert!(matches!(e.tuple.unwrap().dst_port, Some(50000..=50010)));
         assert_eq!(e.class, Some(0));
     }
 
@@ -688,7 +685,10 @@ fn statistics() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "480 KB of messages: minutes under Miri; the other fixtures cover it")]
+#[cfg_attr(
+    miri,
+    ignore = "480 KB of messages: minutes under Miri; the other fixtures cover it"
+)]
 fn large_dump_of_2000_entries_in_many_datagrams() {
     let f = fixture!("dump_ipv4_tcp_2000");
     let mut n = 0;
