@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod decode;
+
 use conntrack_codec::fmt::Output;
 
 /// Now, in seconds since the epoch.

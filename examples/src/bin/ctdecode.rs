@@ -9,78 +9,10 @@
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, ExpStatsCpu, StatsCpu, StatsGlobal};
-use conntrack_codec::exp::{Expect, ExpectRepr};
-use conntrack_codec::fmt::{CtLine, ExpLine, ExpStatsCpuLine, Origin, StatsCpuLine};
-use conntrack_codec::nfnl::{ct_msg, exp_msg, NfMsg, Subsystem};
-use conntrack_codec::nl::{Control, Messages, NlMsg};
-use conntrack_examples::{errno_text, output_now};
+use conntrack_examples::decode::decode;
+use conntrack_examples::output_now;
 
 const USAGE: &str = "usage: ctdecode [FILE]   (reads stdin when FILE is absent or -)";
-
-fn describe(
-    msg: &NlMsg<'_>,
-    out: &conntrack_codec::fmt::Output,
-) -> Result<String, conntrack_codec::Error> {
-    if let Some(c) = msg.control()? {
-        return Ok(match c {
-            Control::Error(e) if e.is_ack() => format!("ACK seq={}", e.request().seq),
-            Control::Error(e) => {
-                let mut s = format!("ERROR seq={} {}", e.request().seq, errno_text(e.errno()));
-                if let Some(m) = e.ext_ack().msg {
-                    s.push_str(&format!(": {m}"));
-                }
-                if let Some(o) = e.ext_ack().offset {
-                    s.push_str(&format!(" (attribute at offset {o})"));
-                }
-                s
-            }
-            Control::Done(d) if d.errno() == 0 => format!("DONE seq={}", msg.seq()),
-            Control::Done(d) => format!("DONE seq={} {}", msg.seq(), errno_text(d.errno())),
-            Control::Noop => "NOOP".to_string(),
-            Control::Overrun => "OVERRUN".to_string(),
-            Control::Unknown(t) => format!("control message type {t}"),
-        });
-    }
-    let nf = NfMsg::new_checked(*msg)?;
-    let event = |k: Option<EventKind>| if msg.is_multi() { None } else { k };
-    match (nf.subsystem(), nf.msg_num()) {
-        (Subsystem::Ctnetlink, ct_msg::NEW | ct_msg::DELETE) => {
-            let entry = ConntrackRepr::parse(&nf)?;
-            let origin = match event(conntrack_codec::ct::EventKind::of(msg)) {
-                Some(k) => Origin::Event(k),
-                None => Origin::Dump,
-            };
-            Ok(CtLine::new(&entry, origin, out, &()).to_string())
-        }
-        (Subsystem::Ctnetlink, ct_msg::GET_STATS_CPU) => {
-            Ok(StatsCpuLine(&StatsCpu::parse(&nf)?).to_string())
-        }
-        (Subsystem::Ctnetlink, ct_msg::GET_STATS) => {
-            let s = StatsGlobal::parse(&nf)?;
-            Ok(format!(
-                "STATS entries={} max={}",
-                s.entries.map_or("-".into(), |v| v.to_string()),
-                s.max_entries.map_or("-".into(), |v| v.to_string())
-            ))
-        }
-        (Subsystem::CtnetlinkExp, exp_msg::NEW | exp_msg::DELETE) => {
-            let view = Expect::new_checked(nf)?;
-            let exp = ExpectRepr::try_from(&view)?;
-            Ok(ExpLine::new(&exp, event(view.event_kind()), out).to_string())
-        }
-        // The kernel sends expectation statistics as CTNETLINK message 3.
-        (Subsystem::CtnetlinkExp | Subsystem::Ctnetlink, exp_msg::GET_STATS_CPU) => {
-            Ok(ExpStatsCpuLine(&ExpStatsCpu::parse(&nf)?).to_string())
-        }
-        (sub, n) => Ok(format!(
-            "nfnetlink subsystem {} message {n} family {} ({} bytes)",
-            sub.id(),
-            nf.nfgen().family,
-            msg.bytes().len()
-        )),
-    }
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,24 +40,18 @@ fn main() -> ExitCode {
         ..output_now()
     };
     let stdout = io::stdout();
-    let mut stdout = stdout.lock();
-    let mut it = Messages::new(&input);
-    loop {
-        let offset = it.offset();
-        let Some(msg) = it.next() else { break };
-        let line = msg.and_then(|m| describe(&m, &out));
-        match line {
-            Ok(line) => {
-                if writeln!(stdout, "{line}").is_err() {
-                    return ExitCode::from(1);
-                }
-            }
-            Err(e) => {
-                let _ = stdout.flush();
-                eprintln!("ctdecode: malformed message at offset {offset}: {e}");
-                return ExitCode::from(1);
-            }
+    let mut stdout = io::BufWriter::new(stdout.lock());
+    let result = decode(&input, &out, &mut stdout);
+    let flushed = stdout.flush();
+    match (result, flushed) {
+        (Ok(_), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) => {
+            eprintln!("ctdecode: {e}");
+            ExitCode::from(1)
+        }
+        (Ok(_), Err(e)) => {
+            eprintln!("ctdecode: cannot write: {e}");
+            ExitCode::from(1)
         }
     }
-    ExitCode::SUCCESS
 }
