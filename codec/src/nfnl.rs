@@ -123,6 +123,7 @@ impl NfGenMsg {
     ///
     /// # Errors
     /// [`Error::Truncated`] if `buf` is shorter than 4 bytes.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Self> {
         match buf.get(..Self::LEN) {
             Some(&[family, version, r0, r1]) => Ok(NfGenMsg {
@@ -149,6 +150,26 @@ impl NfGenMsg {
     }
 }
 
+/// Writes one whole nfnetlink message: the header (port id 0), `nfgen`, then the attributes
+/// `body` writes. Returns the message's byte range.
+///
+/// # Errors
+/// [`Error::BufferTooSmall`] or what `body` returns; the writer is then left as it was.
+pub fn write_message(
+    w: &mut Writer<'_>,
+    subsys: Subsystem,
+    msg: u8,
+    flags: u16,
+    seq: u32,
+    nfgen: NfGenMsg,
+    body: impl FnOnce(&mut Writer<'_>) -> Result<()>,
+) -> Result<core::ops::Range<usize>> {
+    w.message(msg_type(subsys, msg), flags, seq, 0, |w| {
+        nfgen.emit(w)?;
+        body(w)
+    })
+}
+
 /// A view of one nfnetlink message: the netlink message, its nfgenmsg, its attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -163,6 +184,7 @@ impl<'a> NfMsg<'a> {
     /// # Errors
     /// [`Error::UnexpectedMessage`] for a netlink control message; [`Error::Truncated`] if the
     /// payload is shorter than nfgenmsg.
+    #[inline]
     pub fn new_checked(msg: NlMsg<'a>) -> Result<Self> {
         if msg.is_control() {
             return Err(Error::UnexpectedMessage("control message, not nfnetlink"));

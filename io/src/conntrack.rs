@@ -114,6 +114,17 @@ impl Socket {
         self.execute(|w, seq| request::flush(w, seq, filter).map(drop))
     }
 
+    /// Runs a dump whose replies are conntrack entries, handing each to `f` as a view.
+    fn list_with<B, F>(&mut self, build: B, f: F) -> Result<DumpSummary>
+    where
+        B: FnOnce(&mut conntrack_codec::nl::Writer<'_>, u32) -> conntrack_codec::Result<()>,
+        F: FnMut(Conntrack<'_>) -> ControlFlow<()>,
+    {
+        let mut error = None;
+        let summary = self.dump(build, entries(f, &mut error))?;
+        error.map_or(Ok(summary), Err)
+    }
+
     /// Dumps the table, filtered in the kernel by `filter`, handing each entry to `f` as a
     /// view parsed in place (nothing is allocated per entry). `f` returns whether to go on.
     ///
@@ -123,12 +134,7 @@ impl Socket {
     where
         F: FnMut(Conntrack<'_>) -> ControlFlow<()>,
     {
-        let mut error = None;
-        let summary = self.dump(
-            |w, seq| request::dump(w, seq, filter).map(drop),
-            entries(f, &mut error),
-        )?;
-        error.map_or(Ok(summary), Err)
+        self.list_with(|w, seq| request::dump(w, seq, filter).map(drop), f)
     }
 
     /// Dumps the table like [`Socket::list`] and zeroes the counters of every entry dumped
@@ -140,12 +146,10 @@ impl Socket {
     where
         F: FnMut(Conntrack<'_>) -> ControlFlow<()>,
     {
-        let mut error = None;
-        let summary = self.dump(
+        self.list_with(
             |w, seq| request::dump_zero_counters(w, seq, filter).map(drop),
-            entries(f, &mut error),
-        )?;
-        error.map_or(Ok(summary), Err)
+            f,
+        )
     }
 
     /// Dumps the dying list: entries being destroyed.
@@ -156,12 +160,7 @@ impl Socket {
     where
         F: FnMut(Conntrack<'_>) -> ControlFlow<()>,
     {
-        let mut error = None;
-        let summary = self.dump(
-            |w, seq| request::dump_dying(w, seq).map(drop),
-            entries(f, &mut error),
-        )?;
-        error.map_or(Ok(summary), Err)
+        self.list_with(|w, seq| request::dump_dying(w, seq).map(drop), f)
     }
 
     /// Dumps the unconfirmed list: entries whose first packet has not left the box yet.
@@ -172,12 +171,7 @@ impl Socket {
     where
         F: FnMut(Conntrack<'_>) -> ControlFlow<()>,
     {
-        let mut error = None;
-        let summary = self.dump(
-            |w, seq| request::dump_unconfirmed(w, seq).map(drop),
-            entries(f, &mut error),
-        )?;
-        error.map_or(Ok(summary), Err)
+        self.list_with(|w, seq| request::dump_unconfirmed(w, seq).map(drop), f)
     }
 
     /// The global statistics: entries in the table and its maximum.
@@ -203,29 +197,67 @@ impl Socket {
             )))
     }
 
+    /// Runs a dump whose replies `parse` reads, and collects them.
+    fn collect<B, T>(
+        &mut self,
+        build: B,
+        parse: impl Fn(&NfMsg<'_>) -> conntrack_codec::Result<T>,
+    ) -> Result<Vec<T>>
+    where
+        B: FnOnce(&mut conntrack_codec::nl::Writer<'_>, u32) -> conntrack_codec::Result<()>,
+    {
+        let mut out = Vec::new();
+        let mut error = None;
+        let summary = self.dump(build, |nf| match parse(&nf) {
+            Ok(s) => {
+                out.push(s);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                error = Some(codec(e));
+                ControlFlow::Break(())
+            }
+        })?;
+        // Statistics dumps are never interrupted: nothing to report from the summary.
+        let _ = summary;
+        error.map_or(Ok(out), Err)
+    }
+
     /// The per-CPU statistics, one value per CPU.
     ///
     /// # Errors
     /// As [`Socket::dump`]; [`Error::Codec`] for a malformed reply.
     pub fn stats_per_cpu(&mut self) -> Result<Vec<StatsCpu>> {
-        let mut out = Vec::new();
-        let mut error = None;
-        let summary = self.dump(
+        self.collect(
             |w, seq| request::stats_cpu(w, seq).map(drop),
-            |nf| match StatsCpu::parse(&nf) {
-                Ok(s) => {
-                    out.push(s);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    error = Some(codec(e));
-                    ControlFlow::Break(())
-                }
+            StatsCpu::parse,
+        )
+    }
+
+    /// Runs `build_one(item)` for each of `items` through [`Socket::bulk`].
+    fn batch<T, R>(
+        &mut self,
+        items: &[T],
+        window: usize,
+        build_one: impl Fn(
+            &mut conntrack_codec::nl::Writer<'_>,
+            u32,
+            &T,
+        ) -> conntrack_codec::Result<core::ops::Range<usize>>,
+        on_result: R,
+    ) -> Result<BulkSummary>
+    where
+        R: FnMut(usize, Result<()>),
+    {
+        self.bulk(
+            items.len(),
+            window,
+            |i, w, seq| match items.get(i) {
+                Some(item) => build_one(w, seq, item).map(drop),
+                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
             },
-        )?;
-        // Statistics dumps are never interrupted: nothing to report from the summary.
-        let _ = summary;
-        error.map_or(Ok(out), Err)
+            on_result,
+        )
     }
 
     /// Creates many entries with many requests per datagram ([`Socket::bulk`]), `window` at
@@ -242,15 +274,7 @@ impl Socket {
     where
         R: FnMut(usize, Result<()>),
     {
-        self.bulk(
-            entries.len(),
-            window,
-            |i, w, seq| match entries.get(i) {
-                Some(e) => request::create(w, seq, e).map(drop),
-                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
-            },
-            on_result,
-        )
+        self.batch(entries, window, request::create, on_result)
     }
 
     /// Updates many entries in bulk; see [`Socket::create_batch`].
@@ -266,15 +290,7 @@ impl Socket {
     where
         R: FnMut(usize, Result<()>),
     {
-        self.bulk(
-            entries.len(),
-            window,
-            |i, w, seq| match entries.get(i) {
-                Some(e) => request::update(w, seq, e).map(drop),
-                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
-            },
-            on_result,
-        )
+        self.batch(entries, window, request::update, on_result)
     }
 
     /// Deletes many entries in bulk; see [`Socket::create_batch`].
@@ -290,15 +306,7 @@ impl Socket {
     where
         R: FnMut(usize, Result<()>),
     {
-        self.bulk(
-            keys.len(),
-            window,
-            |i, w, seq| match keys.get(i) {
-                Some(k) => request::delete(w, seq, k).map(drop),
-                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
-            },
-            on_result,
-        )
+        self.batch(keys, window, request::delete, on_result)
     }
 
     /// Creates an expectation; its master must exist and have a helper.
@@ -377,23 +385,9 @@ impl Socket {
     /// # Errors
     /// As [`Socket::dump`]; [`Error::Codec`] for a malformed reply.
     pub fn exp_stats_per_cpu(&mut self) -> Result<Vec<ExpStatsCpu>> {
-        let mut out = Vec::new();
-        let mut error = None;
-        let summary = self.dump(
+        self.collect(
             |w, seq| exp_request::stats_cpu(w, seq).map(drop),
-            |nf| match ExpStatsCpu::parse(&nf) {
-                Ok(s) => {
-                    out.push(s);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    error = Some(codec(e));
-                    ControlFlow::Break(())
-                }
-            },
-        )?;
-        // Statistics dumps are never interrupted: nothing to report from the summary.
-        let _ = summary;
-        error.map_or(Ok(out), Err)
+            ExpStatsCpu::parse,
+        )
     }
 }

@@ -83,6 +83,23 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Loads an nftables ruleset (the text of an `nft -f` file) into the namespace.
+    ///
+    /// # Panics
+    /// If `nft` refuses it.
+    pub fn nft(&self, ruleset: &str) {
+        let path = std::env::temp_dir().join(format!("{}.nft", self.name));
+        std::fs::write(&path, ruleset).expect("write the ruleset");
+        let out = self.exec("nft", &["-f", path.to_str().expect("utf-8 path")]);
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "nft -f in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Sets a sysctl inside the namespace (`net.netfilter.nf_conntrack_acct=1`, ...).
     ///
     /// # Panics
@@ -154,4 +171,15 @@ pub fn connlabel_conf() -> (conntrack_codec::labels::LabelMap, bool) {
     let text = std::fs::read_to_string(path).expect("read connlabel.conf");
     let map = conntrack_codec::labels::LabelMap::parse(&text).expect("parse connlabel.conf");
     (map, true)
+}
+
+/// The errno of a kernel refusal.
+///
+/// # Panics
+/// If `r` is not a kernel error.
+pub fn kernel_errno<T: std::fmt::Debug>(r: Result<T, conntrack_io::Error>) -> conntrack_io::Errno {
+    match r {
+        Err(conntrack_io::Error::Kernel(k)) => k.errno,
+        other => panic!("expected a kernel error, got {other:?}"),
+    }
 }

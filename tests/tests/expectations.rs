@@ -17,7 +17,7 @@ use conntrack_codec::fmt::{ExpLine, Output};
 use conntrack_codec::nfnl::groups;
 use conntrack_codec::nl::Messages;
 use conntrack_io::{Errno, Error, Socket};
-use conntrack_tests::Netns;
+use conntrack_tests::{kernel_errno, Netns};
 
 const RULES: &str = r#"
 table inet t {
@@ -47,10 +47,7 @@ f.recv(100); f.sendall(b"QUIT\r\n"); t.join(); f.close()
 
 fn with_rules(tag: &str) -> Netns {
     let ns = Netns::new(tag);
-    let rules = std::env::temp_dir().join(format!("{}.nft", ns.name()));
-    std::fs::write(&rules, RULES).unwrap();
-    ns.run("nft", &["-f", rules.to_str().unwrap()]);
-    let _ = std::fs::remove_file(rules);
+    ns.nft(RULES);
     ns
 }
 
@@ -63,13 +60,6 @@ fn expectations(sock: &mut Socket, family: u8) -> Vec<ExpectRepr> {
         })
         .unwrap();
     out
-}
-
-fn kernel_errno(r: Result<impl std::fmt::Debug, Error>) -> Errno {
-    match r {
-        Err(Error::Kernel(k)) => k.errno,
-        other => panic!("expected a kernel error, got {other:?}"),
-    }
 }
 
 #[test]

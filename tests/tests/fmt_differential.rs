@@ -121,10 +121,7 @@ fn setup() -> Netns {
     let ns = Netns::new("fmtdiff");
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
     ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");
-    let rules = std::env::temp_dir().join(format!("{}.nft", ns.name()));
-    std::fs::write(&rules, RULES).unwrap();
-    ns.run("nft", &["-f", rules.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&rules);
+    ns.nft(RULES);
     for args in INSERTS {
         let args: Vec<&str> = std::iter::once("-I").chain(args.split(' ')).collect();
         ns.run("conntrack", &args);

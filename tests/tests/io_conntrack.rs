@@ -14,7 +14,7 @@ use conntrack_codec::ct::{
 use conntrack_codec::filter::{filter_flags, DumpFilter};
 use conntrack_codec::fmt::{CtLine, Origin};
 use conntrack_io::{Errno, Error, Socket};
-use conntrack_tests::Netns;
+use conntrack_tests::{kernel_errno, Netns};
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
@@ -42,13 +42,6 @@ fn tcp_entry(orig: Tuple) -> ConntrackRepr {
             ..TcpInfo::default()
         })),
         ..entry(orig)
-    }
-}
-
-fn kernel_errno(r: Result<impl std::fmt::Debug, Error>) -> Errno {
-    match r {
-        Err(Error::Kernel(k)) => k.errno,
-        other => panic!("expected a kernel error, got {other:?}"),
     }
 }
 

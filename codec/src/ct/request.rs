@@ -37,7 +37,7 @@ use crate::ct::entry::ConntrackRepr;
 use crate::ct::status::Status;
 use crate::ct::tuple::{opt, require_complete, Tuple};
 use crate::filter::DumpFilter;
-use crate::nfnl::{ct_msg, msg_type, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
+use crate::nfnl::{ct_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
 use crate::nl::{flags, Writer};
 use crate::{Error, Result};
 
@@ -52,15 +52,12 @@ pub(crate) fn ct_message(
     version: u8,
     body: impl FnOnce(&mut Writer<'_>) -> Result<()>,
 ) -> Result<Range<usize>> {
-    w.message(msg_type(Subsystem::Ctnetlink, msg), fl, seq, 0, |w| {
-        NfGenMsg {
-            family,
-            version,
-            res_id: 0,
-        }
-        .emit(w)?;
-        body(w)
-    })
+    let nfgen = NfGenMsg {
+        family,
+        version,
+        res_id: 0,
+    };
+    write_message(w, Subsystem::Ctnetlink, msg, fl, seq, nfgen, body)
 }
 
 fn entry_family(entry: &ConntrackRepr) -> u8 {

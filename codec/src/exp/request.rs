@@ -32,7 +32,7 @@ use crate::ct::attrs::expect;
 use crate::ct::tuple::{opt, require_complete};
 use crate::ct::Tuple;
 use crate::exp::ExpectRepr;
-use crate::nfnl::{exp_msg, msg_type, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
+use crate::nfnl::{exp_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
 use crate::nl::{flags, Writer};
 use crate::{Error, Result};
 
@@ -45,15 +45,12 @@ fn exp_message(
     version: u8,
     body: impl FnOnce(&mut Writer<'_>) -> Result<()>,
 ) -> Result<Range<usize>> {
-    w.message(msg_type(Subsystem::CtnetlinkExp, msg), fl, seq, 0, |w| {
-        NfGenMsg {
-            family,
-            version,
-            res_id: 0,
-        }
-        .emit(w)?;
-        body(w)
-    })
+    let nfgen = NfGenMsg {
+        family,
+        version,
+        res_id: 0,
+    };
+    write_message(w, Subsystem::CtnetlinkExp, msg, fl, seq, nfgen, body)
 }
 
 /// Creates an expectation (`EXP_NEW` with `CREATE|EXCL|ACK`). The kernel needs the master
