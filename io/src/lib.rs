@@ -63,12 +63,17 @@
 
 mod conntrack;
 mod error;
+mod events;
 mod labels;
 mod ops;
 mod socket;
 mod sys;
 
 pub use error::{Error, KernelError, Result};
+pub use events::{
+    compile_filter, sock_filter, CtEvent, Event, EventStats, Events, ExpEvent, Groups, LossCause,
+    Lost,
+};
 pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use nix::errno::Errno;
 pub use ops::{BulkSummary, DumpSummary};
