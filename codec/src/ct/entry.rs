@@ -83,6 +83,7 @@ impl<'a> Conntrack<'a> {
     /// # Errors
     /// [`Error::UnexpectedMessage`] for a message of another subsystem or type; any framing
     /// error of the top-level attributes.
+    #[inline]
     pub fn new_checked(nf: NfMsg<'a>) -> Result<Self> {
         if nf.subsystem() != Subsystem::Ctnetlink
             || !matches!(nf.msg_num(), ct_msg::NEW | ct_msg::DELETE)
@@ -119,26 +120,31 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// As [`NfMsg::new_checked`] and [`Conntrack::new_checked`].
+    #[inline]
     pub fn parse(msg: NlMsg<'a>) -> Result<Self> {
         Self::new_checked(NfMsg::new_checked(msg)?)
     }
 
     /// The nfnetlink message.
+    #[inline]
     pub const fn nf(&self) -> &NfMsg<'a> {
         &self.nf
     }
 
     /// The address family (nfgenmsg).
+    #[inline]
     pub const fn family(&self) -> u8 {
         self.nf.nfgen().family
     }
 
     /// What the message announces if it is an event.
+    #[inline]
     pub fn event_kind(&self) -> Option<EventKind> {
         EventKind::of(self.nf.msg())
     }
 
     /// The top-level attribute of type `kind`, if present.
+    #[inline]
     pub fn attr(&self, kind: u16) -> Option<Attr<'a>> {
         let offset = *self.index.get(usize::from(kind))?;
         if offset == ABSENT {
@@ -149,26 +155,31 @@ impl<'a> Conntrack<'a> {
     }
 
     /// Every top-level attribute, in wire order.
+    #[inline]
     pub fn attrs(&self) -> Attrs<'a> {
         Attrs::new(self.attrs)
     }
 
     /// How many top-level attributes have types this codec does not know.
+    #[inline]
     pub const fn unknown_count(&self) -> u16 {
         self.unknown
     }
 
     /// The top-level attributes this codec does not know.
+    #[inline]
     pub fn unknown(&self) -> impl Iterator<Item = Attr<'a>> + 'a {
         Attrs::new(self.attrs)
             .filter_map(|a| a.ok())
             .filter(|a| a.kind() == 0 || a.kind() > cta::MAX)
     }
 
+    #[inline]
     fn get<T>(&self, kind: u16, f: impl FnOnce(&Attr<'a>) -> Result<T>) -> Result<Option<T>> {
         self.attr(kind).as_ref().map(f).transpose()
     }
 
+    #[inline]
     fn tuple(&self, kind: u16) -> Result<Option<Tuple>> {
         self.get(kind, |a| Tuple::parse(a, &mut ()))
     }
@@ -177,6 +188,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn orig(&self) -> Result<Option<Tuple>> {
         self.tuple(cta::TUPLE_ORIG)
     }
@@ -185,6 +197,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn reply(&self) -> Result<Option<Tuple>> {
         self.tuple(cta::TUPLE_REPLY)
     }
@@ -193,6 +206,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn master(&self) -> Result<Option<Tuple>> {
         self.tuple(cta::TUPLE_MASTER)
     }
@@ -201,6 +215,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn status(&self) -> Result<Option<Status>> {
         self.get(cta::STATUS, |a| a.u32_be().map(Status))
     }
@@ -209,6 +224,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn status_mask(&self) -> Result<Option<Status>> {
         self.get(cta::STATUS_MASK, |a| a.u32_be().map(Status))
     }
@@ -217,6 +233,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn timeout(&self) -> Result<Option<u32>> {
         self.get(cta::TIMEOUT, Attr::u32_be)
     }
@@ -225,6 +242,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn mark(&self) -> Result<Option<u32>> {
         self.get(cta::MARK, Attr::u32_be)
     }
@@ -233,6 +251,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn mark_mask(&self) -> Result<Option<u32>> {
         self.get(cta::MARK_MASK, Attr::u32_be)
     }
@@ -241,6 +260,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn use_count(&self) -> Result<Option<u32>> {
         self.get(cta::USE, Attr::u32_be)
     }
@@ -249,6 +269,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn id(&self) -> Result<Option<u32>> {
         self.get(cta::ID, Attr::u32_be)
     }
@@ -257,6 +278,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn secmark(&self) -> Result<Option<u32>> {
         self.get(cta::SECMARK, Attr::u32_be)
     }
@@ -265,6 +287,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn zone(&self) -> Result<Option<u16>> {
         self.get(cta::ZONE, Attr::u16_be)
     }
@@ -273,6 +296,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn timestamp_event(&self) -> Result<Option<u64>> {
         self.get(cta::TIMESTAMP_EVENT, Attr::u64_be)
     }
@@ -281,6 +305,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn protoinfo(&self) -> Result<Option<ProtoInfo>> {
         Ok(self
             .get(cta::PROTOINFO, |a| ProtoInfo::parse(a, &mut ()))?
@@ -291,6 +316,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn counters_orig(&self) -> Result<Option<Counters>> {
         self.get(cta::COUNTERS_ORIG, |a| Counters::parse(a, &mut ()))
     }
@@ -299,6 +325,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn counters_reply(&self) -> Result<Option<Counters>> {
         self.get(cta::COUNTERS_REPLY, |a| Counters::parse(a, &mut ()))
     }
@@ -307,6 +334,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn timestamp(&self) -> Result<Option<Timestamp>> {
         self.get(cta::TIMESTAMP, |a| Timestamp::parse(a, &mut ()))
     }
@@ -315,6 +343,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn nat_src(&self) -> Result<Option<NatRange>> {
         self.get(cta::NAT_SRC, |a| NatRange::parse(a, &mut ()))
     }
@@ -323,6 +352,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn nat_dst(&self) -> Result<Option<NatRange>> {
         self.get(cta::NAT_DST, |a| NatRange::parse(a, &mut ()))
     }
@@ -331,6 +361,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn seq_adj_orig(&self) -> Result<Option<SeqAdj>> {
         self.get(cta::SEQ_ADJ_ORIG, |a| SeqAdj::parse(a, &mut ()))
     }
@@ -339,6 +370,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn seq_adj_reply(&self) -> Result<Option<SeqAdj>> {
         self.get(cta::SEQ_ADJ_REPLY, |a| SeqAdj::parse(a, &mut ()))
     }
@@ -347,6 +379,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn synproxy(&self) -> Result<Option<Synproxy>> {
         self.get(cta::SYNPROXY, |a| Synproxy::parse(a, &mut ()))
     }
@@ -355,6 +388,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest or name.
+    #[inline]
     pub fn helper_name(&self) -> Result<Option<&'a str>> {
         let Some(help) = self.attr(cta::HELP) else {
             return Ok(None);
@@ -369,6 +403,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn helper_info(&self) -> Result<Option<&'a [u8]>> {
         let Some(help) = self.attr(cta::HELP) else {
             return Ok(None);
@@ -383,6 +418,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest or name.
+    #[inline]
     pub fn secctx(&self) -> Result<Option<&'a str>> {
         let Some(ctx) = self.attr(cta::SECCTX) else {
             return Ok(None);
@@ -397,6 +433,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn labels(&self) -> Result<Option<Labels>> {
         self.get(cta::LABELS, Labels::parse)
     }
@@ -405,6 +442,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A wrong-sized attribute.
+    #[inline]
     pub fn labels_mask(&self) -> Result<Option<Labels>> {
         self.get(cta::LABELS_MASK, Labels::parse)
     }
@@ -413,6 +451,7 @@ impl<'a> Conntrack<'a> {
     ///
     /// # Errors
     /// A malformed nest.
+    #[inline]
     pub fn filter(&self) -> Result<Option<FilterFlags>> {
         self.get(cta::FILTER, |a| FilterFlags::parse(a, &mut ()))
     }

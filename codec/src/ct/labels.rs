@@ -61,6 +61,7 @@ impl Labels {
     ///
     /// # Errors
     /// [`Error::AttributeSize`] for a payload longer than 16 bytes or not a multiple of 4.
+    #[inline]
     pub fn parse(a: &Attr<'_>) -> Result<Self> {
         let p = a.payload();
         if p.len() > Self::LEN || p.len() % 4 != 0 {

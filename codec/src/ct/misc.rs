@@ -34,6 +34,7 @@ impl Counters {
     ///
     /// # Errors
     /// A malformed attribute or one of the wrong size.
+    #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
         let mut c = Counters::default();
         for a in nest.nested() {
@@ -82,6 +83,7 @@ impl Timestamp {
     ///
     /// # Errors
     /// A malformed attribute or one of the wrong size.
+    #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
         let mut t = Timestamp::default();
         for a in nest.nested() {
@@ -231,6 +233,7 @@ pub struct Synproxy {
 
 /// Reads a nest of up to three be32 attributes numbered 1, 2, 3 (`CTA_SEQADJ_*`,
 /// `CTA_SYNPROXY_*`).
+#[inline]
 fn parse_three_u32(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<[Option<u32>; 3]> {
     let mut v = [None; 3];
     for a in nest.nested() {

@@ -186,6 +186,7 @@ impl ProtoInfo {
     ///
     /// # Errors
     /// A malformed attribute or one of the wrong size.
+    #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Option<Self>> {
         let mut found = None;
         for a in nest.nested() {

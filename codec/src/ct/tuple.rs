@@ -179,6 +179,7 @@ impl Tuple {
     ///
     /// # Errors
     /// A malformed attribute or one of the wrong size.
+    #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
         let mut t = Tuple::default();
         for a in nest.nested() {

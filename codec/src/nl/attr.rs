@@ -145,6 +145,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// [`Error::InvalidString`] if there is no NUL in the payload or the text is not UTF-8.
+    #[inline]
     pub fn c_str(&self) -> Result<&'a str> {
         let end = self
             .payload
@@ -200,6 +201,7 @@ impl<'a> Attrs<'a> {
     ///
     /// # Errors
     /// The first malformation met before the attribute is found.
+    #[inline]
     pub fn find(self, kind: u16) -> Result<Option<Attr<'a>>> {
         for attr in self {
             let attr = attr?;
@@ -210,6 +212,7 @@ impl<'a> Attrs<'a> {
         Ok(None)
     }
 
+    #[inline]
     fn next_attr(&mut self) -> Result<Attr<'a>> {
         let len = self
             .buf
@@ -239,6 +242,7 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.buf.is_empty() {
             return None;

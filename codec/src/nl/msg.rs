@@ -39,6 +39,7 @@ impl NlMsgHeader {
     ///
     /// # Errors
     /// [`Error::Truncated`] if `buf` is shorter than 16 bytes.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Self> {
         let h = buf
             .get(..Self::LEN)
@@ -97,6 +98,7 @@ impl<'a> NlMsg<'a> {
     /// # Errors
     /// [`Error::Truncated`] if `buf` is shorter than the header or than `nlmsg_len`;
     /// [`Error::InvalidLength`] if `nlmsg_len < 16`.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
         let header = NlMsgHeader::parse(buf)?;
         let len = usize::try_from(header.len).map_err(|_| Error::Truncated("netlink message"))?;
@@ -209,6 +211,7 @@ impl<'a> Messages<'a> {
 impl<'a> Iterator for Messages<'a> {
     type Item = Result<NlMsg<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
