@@ -13,7 +13,8 @@ pub struct UnknownAttr {
     /// there is none (`[0, 0]` at the top level of the message, `[1, 2]` inside
     /// `CTA_TUPLE_ORIG` / `CTA_TUPLE_PROTO`).
     pub path: [u16; 2],
-    /// Its type, with `NLA_F_NESTED` kept if it was set.
+    /// Its type as received, `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` kept if they were set
+    /// (and written back with them).
     pub raw_kind: u16,
     /// Its payload, up to [`UnknownAttr::CAP`] bytes.
     pub payload: Vec<u8, { UnknownAttr::CAP }>,

@@ -2,7 +2,7 @@
 
 use byteorder::{BigEndian, ByteOrder, NativeEndian};
 
-use crate::nl::attr::{HDRLEN, NLA_F_NESTED, NLA_TYPE_MASK};
+use crate::nl::attr::{HDRLEN, NLA_F_NESTED};
 use crate::nl::{align, NlMsgHeader};
 use crate::{Error, Result};
 
@@ -322,8 +322,9 @@ fn write_attr_header(hdr: &mut [u8], nla_len: u16, kind: u16) {
     if let Some(h) = hdr.get_mut(..HDRLEN) {
         let (l, t) = h.split_at_mut(2);
         NativeEndian::write_u16(l, nla_len);
-        // Only the flags we mean to set: the caller's type with NESTED kept if given.
-        NativeEndian::write_u16(t, kind & (NLA_TYPE_MASK | NLA_F_NESTED));
+        // The caller's type as given, flags included: an unknown attribute is written back
+        // with the NLA_F_NESTED / NLA_F_NET_BYTEORDER it arrived with.
+        NativeEndian::write_u16(t, kind);
     }
 }
 
@@ -344,6 +345,30 @@ mod tests {
         expect[4] = 9;
         assert_eq!(w.written(), &expect);
         assert_eq!(buf[8..], [0xa5; 8]);
+    }
+
+    /// Regression (fuzz target `roundtrip`): the writer dropped `NLA_F_NET_BYTEORDER` from
+    /// the type it was given, so an unknown attribute that arrived with it was written back
+    /// without it and parsed back as a different attribute.
+    #[test]
+    fn flags_given_are_written() {
+        use crate::nl::attr::NLA_F_NET_BYTEORDER;
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        for kind in [
+            0x3466,
+            0x3466 | NLA_F_NET_BYTEORDER,
+            0x3fff | NLA_F_NESTED | NLA_F_NET_BYTEORDER,
+        ] {
+            w.clear();
+            w.attr(kind, &[1, 2]).unwrap();
+            let a = Attrs::new(w.written()).next().unwrap().unwrap();
+            assert_eq!(a.raw_kind(), kind);
+        }
+        w.clear();
+        w.nest(7 | NLA_F_NET_BYTEORDER, |_| Ok(())).unwrap();
+        let a = Attrs::new(w.written()).next().unwrap().unwrap();
+        assert_eq!(a.raw_kind(), 7 | NLA_F_NESTED | NLA_F_NET_BYTEORDER);
     }
 
     #[test]
