@@ -10,7 +10,7 @@
 
 use byteorder::{ByteOrder, NativeEndian};
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::nfnl::{ct_msg, exp_msg, msg_type, NfMsg, Subsystem};
 use conntrack_codec::nl::{flags, Messages, NlMsg, NlMsgHeader, Writer};
 
@@ -87,6 +87,24 @@ fn round_trips(msg: NlMsg<'_>) {
     }
 }
 
+/// The fuzz targets `exp_view` and `ct_view`'s agreement property, for the getters the
+/// findings were about.
+fn views_agree(msg: NlMsg<'_>) {
+    if let (Ok(v), Ok(r)) = (Expect::parse(msg), ExpectRepr::parse_msg(msg)) {
+        assert_eq!(v.master(), Ok(r.master));
+        assert_eq!(v.tuple(), Ok(r.tuple));
+        assert_eq!(v.mask(), Ok(r.mask));
+        assert_eq!(v.timeout(), Ok(r.timeout));
+        assert_eq!(v.id(), Ok(r.id));
+        assert_eq!(v.helper(), Ok(r.helper.as_deref()));
+        assert_eq!(v.zone(), Ok(r.zone));
+        assert_eq!(v.flags(), Ok(r.flags));
+        assert_eq!(v.class(), Ok(r.class));
+        assert_eq!(v.nat(), Ok(r.nat));
+        assert_eq!(v.func(), Ok(r.func.as_deref()));
+    }
+}
+
 /// Replays a raw fuzz input: its messages, then the input as the attributes of one
 /// conntrack and one expectation message.
 #[cfg(target_endian = "little")]
@@ -126,5 +144,32 @@ fn replay_roundtrip_net_byteorder_unknown() {
     replay(
         include_bytes!("regressions/roundtrip/net-byteorder-unknown-ed44e895"),
         round_trips,
+    );
+}
+
+// --- Finding 2 (target `exp_view`): of a duplicated attribute, the expectation view read
+// the first and `ExpectRepr` (like the kernel) the last.
+
+#[test]
+fn expectation_view_reads_the_last_of_duplicates() {
+    let mut attrs = Vec::new();
+    raw_attr(&mut attrs, 4, &300u32.to_be_bytes()); // CTA_EXPECT_TIMEOUT
+    raw_attr(&mut attrs, 6, b"ftp\0"); // CTA_EXPECT_HELP_NAME
+    raw_attr(&mut attrs, 4, &0u32.to_be_bytes());
+    raw_attr(&mut attrs, 6, b"sip\0");
+    let bytes = message(EXP_NEW, &attrs);
+    let msg = NlMsg::new_checked(&bytes).unwrap();
+    let v = Expect::parse(msg).unwrap();
+    assert_eq!(v.timeout(), Ok(Some(0)));
+    assert_eq!(v.helper(), Ok(Some("sip")));
+    views_agree(msg);
+}
+
+#[cfg(target_endian = "little")]
+#[test]
+fn replay_exp_view_duplicate_timeout() {
+    replay(
+        include_bytes!("regressions/exp_view/duplicate-timeout-54f76dd7"),
+        views_agree,
     );
 }

@@ -294,9 +294,14 @@ impl<'a> Expect<'a> {
         }
     }
 
-    /// The top-level attribute of type `kind`.
+    /// The top-level attribute of type `kind`; if it occurs more than once, the last one
+    /// (as [`ExpectRepr::parse`] and the kernel read it).
     pub fn attr(&self, kind: u16) -> Option<Attr<'a>> {
-        self.nf.attrs().find(kind).ok().flatten()
+        self.nf
+            .attrs()
+            .filter_map(|a| a.ok())
+            .filter(|a| a.kind() == kind)
+            .last()
     }
 
     fn get<T>(&self, kind: u16, f: impl FnOnce(&Attr<'a>) -> Result<T>) -> Result<Option<T>> {
