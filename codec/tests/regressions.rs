@@ -9,7 +9,7 @@
 //! there).
 
 use byteorder::{ByteOrder, NativeEndian};
-use conntrack_codec::ct::ConntrackRepr;
+use conntrack_codec::ct::{Conntrack, ConntrackRepr};
 use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::nfnl::{ct_msg, exp_msg, msg_type, NfMsg, Subsystem};
 use conntrack_codec::nl::{flags, Messages, NlMsg, NlMsgHeader, Writer};
@@ -103,6 +103,17 @@ fn views_agree(msg: NlMsg<'_>) {
         assert_eq!(v.nat(), Ok(r.nat));
         assert_eq!(v.func(), Ok(r.func.as_deref()));
     }
+    if let (Ok(v), Ok(r)) = (Conntrack::parse(msg), ConntrackRepr::parse_msg(msg)) {
+        if let Some(h) = &r.helper {
+            let name = v.helper_name().unwrap();
+            assert!(name == Some(h.name.as_str()) || (h.name.is_empty() && name.is_none()));
+            assert_eq!(v.helper_info(), Ok(h.info.as_deref()));
+        }
+        if let Some(s) = &r.secctx {
+            let name = v.secctx().unwrap();
+            assert!(name == Some(s.name.as_str()) || (s.name.is_empty() && name.is_none()));
+        }
+    }
 }
 
 /// Replays a raw fuzz input: its messages, then the input as the attributes of one
@@ -172,4 +183,29 @@ fn replay_exp_view_duplicate_timeout() {
         include_bytes!("regressions/exp_view/duplicate-timeout-54f76dd7"),
         views_agree,
     );
+}
+
+// --- Finding 3 (target `ct_view`): inside CTA_HELP and CTA_SECCTX, the conntrack view read
+// the first of duplicated names and `ConntrackRepr` the last.
+
+#[test]
+fn conntrack_view_reads_the_last_of_duplicate_nested_names() {
+    let mut help = Vec::new();
+    raw_attr(&mut help, 1, b"ftp\0"); // CTA_HELP_NAME
+    raw_attr(&mut help, 2, &[1, 2]); // CTA_HELP_INFO
+    raw_attr(&mut help, 1, b"sip\0");
+    raw_attr(&mut help, 2, &[3]);
+    let mut ctx = Vec::new();
+    raw_attr(&mut ctx, 1, b"one\0"); // CTA_SECCTX_NAME
+    raw_attr(&mut ctx, 1, b"two\0");
+    let mut attrs = Vec::new();
+    raw_attr(&mut attrs, 5 | 0x8000, &help); // CTA_HELP
+    raw_attr(&mut attrs, 19 | 0x8000, &ctx); // CTA_SECCTX
+    let bytes = message(CT_NEW, &attrs);
+    let msg = NlMsg::new_checked(&bytes).unwrap();
+    let v = Conntrack::parse(msg).unwrap();
+    assert_eq!(v.helper_name(), Ok(Some("sip")));
+    assert_eq!(v.helper_info(), Ok(Some(&[3u8][..])));
+    assert_eq!(v.secctx(), Ok(Some("two")));
+    views_agree(msg);
 }

@@ -393,8 +393,7 @@ impl<'a> Conntrack<'a> {
         let Some(help) = self.attr(cta::HELP) else {
             return Ok(None);
         };
-        help.nested()
-            .find(crate::ct::attrs::help::NAME)?
+        last_in(&help, crate::ct::attrs::help::NAME)?
             .map(|a| a.c_str())
             .transpose()
     }
@@ -408,10 +407,7 @@ impl<'a> Conntrack<'a> {
         let Some(help) = self.attr(cta::HELP) else {
             return Ok(None);
         };
-        Ok(help
-            .nested()
-            .find(crate::ct::attrs::help::INFO)?
-            .map(|a| a.payload()))
+        Ok(last_in(&help, crate::ct::attrs::help::INFO)?.map(|a| a.payload()))
     }
 
     /// The security context, borrowed from the message.
@@ -423,8 +419,7 @@ impl<'a> Conntrack<'a> {
         let Some(ctx) = self.attr(cta::SECCTX) else {
             return Ok(None);
         };
-        ctx.nested()
-            .find(crate::ct::attrs::secctx::NAME)?
+        last_in(&ctx, crate::ct::attrs::secctx::NAME)?
             .map(|a| a.c_str())
             .transpose()
     }
@@ -455,6 +450,22 @@ impl<'a> Conntrack<'a> {
     pub fn filter(&self) -> Result<Option<FilterFlags>> {
         self.get(cta::FILTER, |a| FilterFlags::parse(a, &mut ()))
     }
+}
+
+/// The last attribute of type `kind` inside `nest`: of duplicates, the kernel and
+/// [`ConntrackRepr::parse`] keep the last, and so do the view's getters.
+///
+/// # Errors
+/// The first malformed attribute of the nest.
+fn last_in<'a>(nest: &Attr<'a>, kind: u16) -> Result<Option<Attr<'a>>> {
+    let mut found = None;
+    for a in nest.nested() {
+        let a = a?;
+        if a.kind() == kind {
+            found = Some(a);
+        }
+    }
+    Ok(found)
 }
 
 /// One conntrack entry as plain data: every attribute ctnetlink defines.
