@@ -56,6 +56,9 @@ fn main() -> ! {
     // Hide the capture's contents from the optimizer: the walk must run on the device.
     walk_dump(black_box(DUMP));
 
+    #[cfg(feature = "semihosting")]
+    report();
+
     loop {
         core::hint::spin_loop();
     }
@@ -145,4 +148,33 @@ fn fold(sum: u32, ct: &ConntrackRepr) -> u32 {
     ]
     .into_iter()
     .fold(sum, |acc, v| acc.rotate_left(5) ^ v)
+}
+
+/// Prints what the program found and exits the emulator: with success if the request read
+/// back as written and the dump gave its 4 entries and its `NLMSG_DONE` without an error.
+#[cfg(feature = "semihosting")]
+fn report() {
+    use cortex_m_semihosting::{debug, hprintln};
+
+    let load = |s: &AtomicU32| s.load(Ordering::Relaxed);
+    let (len, ok) = (load(&REQUEST_LEN), load(&REQUEST_OK) == 1);
+    let (entries, done, errors) = (load(&ENTRIES), load(&DONE) == 1, load(&ERRORS));
+    hprintln!(
+        "create request: {} bytes, reads back as written: {}",
+        len,
+        ok
+    );
+    hprintln!(
+        "dump: {} entries, done: {}, errors: {}, checksum {:#010x}",
+        entries,
+        done,
+        errors,
+        load(&CHECKSUM)
+    );
+    let pass = len > 0 && ok && entries == 4 && done && errors == 0;
+    debug::exit(if pass {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
 }
