@@ -13,6 +13,7 @@
 //! ctbench rawdump         the same dump, messages counted, not parsed
 //! ctbench capture FILE    the same dump, raw netlink bytes written to FILE
 //! ctbench parse FILE K    extract every field of every message of FILE, K rounds
+//! ctbench parse-repr FILE K  the same into plain data (`ConntrackRepr`)
 //! ctbench format FILE K   format every entry of FILE as `conntrack -L` does, K rounds
 //! ctbench build N         build N create messages
 //! ctbench events N        receive the N new-entry events of a bulk create of N entries
@@ -20,8 +21,9 @@
 //! ```
 //!
 //! `fill` and `events` read `CTBENCH_WINDOW` (requests in flight), `CTBENCH_TXBUF` (bytes of
-//! requests per datagram) and `CTBENCH_RCVBUF` (the kernel's receive queue) when set;
-//! `rawfill` reads `CTBENCH_NOACK=1` to leave `NLM_F_ACK` off.
+//! requests per datagram) and `CTBENCH_RCVBUF` (the kernel's receive queue) when set; `fill`
+//! reads `CTBENCH_ACKS=each` to acknowledge every request instead of one per datagram
+//! ([`Acks`]); `rawfill` reads `CTBENCH_NOACK=1` to leave `NLM_F_ACK` off.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -38,9 +40,8 @@ use conntrack_codec::ct::{
 };
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin, Output};
-use conntrack_codec::nfnl::groups;
 use conntrack_codec::nl::{flags, msgtype, Messages, NlMsg, Writer};
-use conntrack_io::{Error, Socket};
+use conntrack_io::{Acks, Error, Event, Events, Groups, Socket};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -207,6 +208,14 @@ fn size_queues(sock: &Socket, window: usize, txbuf: usize) -> Res<()> {
     Ok(())
 }
 
+/// `CTBENCH_ACKS=each` acknowledges every request; the default, one per datagram.
+fn acks() -> Acks {
+    match std::env::var("CTBENCH_ACKS").as_deref() {
+        Ok("each") => Acks::EachRequest,
+        _ => Acks::PerDatagram,
+    }
+}
+
 fn fill(n: usize) -> Res<()> {
     let window = env_usize("CTBENCH_WINDOW", 1024);
     let txbuf = env_usize("CTBENCH_TXBUF", 64 * 1024);
@@ -216,9 +225,11 @@ fn fill(n: usize) -> Res<()> {
     let mut failed = 0u64;
     let mut first_error = None;
     let t0 = Instant::now();
-    let summary = sock.bulk(
+    let acks = acks();
+    let summary = sock.bulk_with_acks(
         n,
         window,
+        acks,
         |i, w, seq| {
             set_entry(&mut entry, index(i));
             request::create(w, seq, &entry).map(drop)
@@ -235,7 +246,7 @@ fn fill(n: usize) -> Res<()> {
     let secs = t0.elapsed().as_secs_f64();
     report("fill", summary.succeeded as u64, secs);
     eprintln!(
-        "fill: {} datagrams, window {window}, {txbuf} bytes of requests per datagram",
+        "fill: {} datagrams, window {window}, {txbuf} bytes of requests per datagram, {acks:?}",
         summary.datagrams
     );
     if let Some(e) = first_error {
@@ -435,6 +446,30 @@ fn parse(path: &str, rounds: usize) -> Res<()> {
     Ok(())
 }
 
+/// `parse` into plain data: every message of the capture read into a [`ConntrackRepr`]
+/// (the analogue of `nfct_nlmsg_parse` filling a `struct nf_conntrack`).
+fn parse_repr(path: &str, rounds: usize) -> Res<()> {
+    let data = read_capture(path)?;
+    let mut n = 0u64;
+    let mut h = 0u64;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        for m in Messages::new(black_box(&data)) {
+            let m = m?;
+            if !is_data(&m) {
+                continue;
+            }
+            let e = ConntrackRepr::parse_msg(m)?;
+            h = h.wrapping_add(u64::from(e.mark.unwrap_or(0)));
+            h = h.wrapping_add(e.orig.map_or(0, |t| u64::from(t.src_port.unwrap_or(0))));
+            n += 1;
+        }
+    }
+    report("parse-repr", n, t0.elapsed().as_secs_f64());
+    black_box(h);
+    Ok(())
+}
+
 /// A `fmt::Write` that throws the text away, counting its bytes.
 struct Sink(u64);
 
@@ -487,26 +522,28 @@ fn build(n: usize) -> Res<()> {
     Ok(())
 }
 
-/// Receives the new-entry events of a bulk create of `n` entries on a second socket, in a
-/// thread, extracting every field of each; reports how many arrived and how many the
-/// kernel dropped (the listener's drop counter).
+/// Receives the new-entry events of a bulk create of `n` entries on an event stream
+/// ([`Events`]) in a thread, extracting every field of each; reports how many arrived and
+/// how many the kernel dropped (the stream's loss reports, from the drop counter).
 fn events(n: usize) -> Res<()> {
     let window = env_usize("CTBENCH_WINDOW", 1024);
     let txbuf = env_usize("CTBENCH_TXBUF", 64 * 1024);
-    let listener = Socket::open()?;
-    listener.join_group(groups::CONNTRACK_NEW)?;
-    listener.set_rcvbuf(env_usize("CTBENCH_EVBUF", 32 << 20))?;
-    listener.set_nonblocking(true)?;
+    let mut stream = Events::open(Groups::CONNTRACK_NEW)?;
+    stream.set_rcvbuf(env_usize("CTBENCH_EVBUF", 32 << 20))?;
+    stream.set_nonblocking(true)?;
+    // The drop counter is read when the queue runs empty and on an overrun report.
+    stream.set_drop_check(0);
     let mut sock = open(txbuf)?;
     size_queues(&sock, window, txbuf)?;
     let done = AtomicBool::new(false);
     let t0 = Instant::now();
-    let (received, overruns, last, h) = std::thread::scope(|s| {
-        let receiver = s.spawn(|| receive_events(&listener, n, &done));
+    let (received, lost, last, h) = std::thread::scope(|s| {
+        let receiver = s.spawn(|| receive_events(&mut stream, n, &done));
         let mut entry = ConntrackRepr::default();
-        let created = sock.bulk(
+        let created = sock.bulk_with_acks(
             n,
             window,
+            acks(),
             |i, w, seq| {
                 set_entry(&mut entry, index(i));
                 request::create(w, seq, &entry).map(drop)
@@ -519,34 +556,33 @@ fn events(n: usize) -> Res<()> {
         got
     })?;
     let secs = last.duration_since(t0).as_secs_f64();
-    let lost = listener.drops()?;
     report("events", received, secs);
-    eprintln!("events: {n} created, {received} received, {lost} lost, {overruns} overruns");
+    eprintln!("events: {n} created, {received} received, {lost} lost");
     black_box(h);
     Ok(())
 }
 
-/// The receiving side of [`events`]: returns events received, overruns seen, the time of
-/// the last event, and a digest.
-fn receive_events(listener: &Socket, n: usize, done: &AtomicBool) -> Res<(u64, u64, Instant, u64)> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut received, mut overruns, mut h) = (0u64, 0u64, 0u64);
+/// The receiving side of [`events`]: returns events received, events lost, the time of the
+/// last event, and a digest.
+fn receive_events(
+    stream: &mut Events,
+    n: usize,
+    done: &AtomicBool,
+) -> Res<(u64, u64, Instant, u64)> {
+    let (mut received, mut lost, mut h) = (0u64, 0u64, 0u64);
     let mut last = Instant::now();
     let mut idle_since: Option<Instant> = None;
-    while received < n as u64 {
-        match listener.recv(&mut buf) {
-            Ok(d) => {
+    while received + lost < n as u64 {
+        match stream.try_next()? {
+            Some(Event::Conntrack(e)) => {
                 idle_since = None;
-                for m in Messages::new(&buf[..d.len]) {
-                    let m = m?;
-                    if is_data(&m) {
-                        h = h.wrapping_add(digest(&Conntrack::parse(m)?)?);
-                        received += 1;
-                    }
-                }
+                h = h.wrapping_add(digest(&e.entry)?);
+                received += 1;
                 last = Instant::now();
             }
-            Err(Error::WouldBlock) => {
+            Some(Event::Lost(l)) => lost += l.count,
+            Some(_) => {}
+            None => {
                 // Once the creates are done, a quiet queue means the rest was lost.
                 if done.load(Ordering::Acquire) {
                     let since = *idle_since.get_or_insert_with(Instant::now);
@@ -556,11 +592,9 @@ fn receive_events(listener: &Socket, n: usize, done: &AtomicBool) -> Res<(u64, u
                 }
                 std::thread::sleep(Duration::from_micros(100));
             }
-            Err(Error::Overrun) => overruns += 1,
-            Err(e) => return Err(e.into()),
         }
     }
-    Ok((received, overruns, last, h))
+    Ok((received, lost, last, h))
 }
 
 fn flush() -> Res<()> {
@@ -572,7 +606,7 @@ fn flush() -> Res<()> {
 }
 
 const USAGE: &str = "usage: ctbench fill N | fill1 N | rawfill N | dump | rawdump | capture FILE \
-                     | parse FILE K | format FILE K | build N | events N | flush";
+                     | parse FILE K | parse-repr FILE K | format FILE K | build N | events N | flush";
 
 fn run(args: &[String]) -> Res<()> {
     let num = |i: usize| -> Res<usize> {
@@ -588,6 +622,7 @@ fn run(args: &[String]) -> Res<()> {
         Some("rawdump") => rawdump(None),
         Some("capture") => rawdump(Some(arg(2)?)),
         Some("parse") => parse(arg(2)?, num(3)?),
+        Some("parse-repr") => parse_repr(arg(2)?, num(3)?),
         Some("format") => format(arg(2)?, num(3)?),
         Some("build") => build(num(2)?),
         Some("events") => events(num(2)?),

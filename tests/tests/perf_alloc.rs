@@ -1,0 +1,236 @@
+//! The allocation targets of the benchmark (`ctbench`, `docs/performance.md`): reading every
+//! field of every entry allocates nothing per entry, whether the entries come from a capture
+//! (`parse`), from a dump (`dump`) or from the event stream (`events`). A counting global
+//! allocator proves it. No timing is asserted here. (Its own test binary, since it sets the
+//! global allocator.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
+use conntrack_codec::ct::{request, Conntrack, ConntrackRepr, ProtoInfo, Tuple};
+use conntrack_codec::filter::DumpFilter;
+use conntrack_codec::nl::{msgtype, Messages};
+use conntrack_io::{Acks, Event, Events, Groups, Socket};
+use conntrack_tests::Netns;
+
+/// Counts the allocations of the current thread (tests run on several threads).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
+// a thread-local integer, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` made on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let out = f();
+    (out, ALLOCATIONS.with(Cell::get) - before)
+}
+
+/// Every field `nfct_nlmsg_parse` extracts, read through the view (what `ctbench` does).
+fn every_field(v: &Conntrack<'_>) -> u64 {
+    let tuple = |t: Option<Tuple>| t.map_or(0, |t| u64::from(t.src_port.unwrap_or(0)));
+    let mut h = tuple(v.orig().unwrap()) + tuple(v.reply().unwrap()) + tuple(v.master().unwrap());
+    for x in [
+        v.status().unwrap().map(|s| s.0),
+        v.timeout().unwrap(),
+        v.mark().unwrap(),
+        v.use_count().unwrap(),
+        v.id().unwrap(),
+        v.secmark().unwrap(),
+        v.zone().unwrap().map(u32::from),
+    ] {
+        h += u64::from(x.unwrap_or(0));
+    }
+    if let Some(ProtoInfo::Tcp(t)) = v.protoinfo().unwrap() {
+        h += u64::from(t.state.map_or(0, u8::from));
+    }
+    h += [v.counters_orig().unwrap(), v.counters_reply().unwrap()]
+        .iter()
+        .flatten()
+        .map(|c| c.packets.unwrap_or(0))
+        .sum::<u64>();
+    h += v.timestamp().unwrap().and_then(|t| t.start).unwrap_or(0);
+    h += v.labels().unwrap().map_or(0, |l| u64::from(l.0[0]));
+    h += v.helper_name().unwrap().map_or(0, |n| n.len() as u64);
+    h += v.secctx().unwrap().map_or(0, |n| n.len() as u64);
+    h += v
+        .seq_adj_orig()
+        .unwrap()
+        .map_or(0, |s| u64::from(s.offset_after.unwrap_or(0)));
+    h += v
+        .synproxy()
+        .unwrap()
+        .map_or(0, |s| u64::from(s.isn.unwrap_or(0)));
+    h
+}
+
+/// Entry `i`: an IPv4 TCP flow, as `ctbench` makes them.
+fn entry(i: u32) -> ConntrackRepr {
+    let orig = Tuple::tcp(
+        std::net::Ipv4Addr::from(0x0a00_0000 | (i >> 16)).into(),
+        std::net::Ipv4Addr::from(0x0b00_0000 | (i & 0xffff)).into(),
+        u16::try_from(1024 + i % 60000).unwrap(),
+        80,
+    );
+    ConntrackRepr {
+        family: 2,
+        orig: Some(orig),
+        reply: Some(orig.inverted()),
+        timeout: Some(600),
+        mark: Some(i),
+        ..ConntrackRepr::default()
+    }
+}
+
+/// Creates entries `from..to` with per-datagram acknowledgements.
+fn fill(sock: &mut Socket, from: u32, to: u32) {
+    let summary = sock
+        .bulk_with_acks(
+            (to - from) as usize,
+            1024,
+            Acks::PerDatagram,
+            |i, w, seq| request::create(w, seq, &entry(from + i as u32)).map(drop),
+            |i, r| r.unwrap_or_else(|e| panic!("create {i}: {e}")),
+        )
+        .expect("bulk");
+    assert_eq!(summary.succeeded, (to - from) as usize);
+}
+
+#[test]
+fn parsing_every_field_allocates_nothing() {
+    let capture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../codec/fixtures/dump_ipv4_tcp_2000.bin"
+    ))
+    .expect("fixture");
+    let parse = |bytes: &[u8]| {
+        allocations(|| {
+            let mut n = 0u64;
+            for m in Messages::new(bytes) {
+                let m = m.expect("message");
+                if m.kind() >= msgtype::MIN_TYPE {
+                    std::hint::black_box(every_field(&Conntrack::parse(m).expect("view")));
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let (n, allocs) = parse(&capture);
+    assert_eq!((n, allocs), (2000, 0));
+    // The plain-data parse allocates nothing either.
+    let ((), allocs) = allocations(|| {
+        for m in Messages::new(&capture).flatten() {
+            if m.kind() >= msgtype::MIN_TYPE {
+                std::hint::black_box(ConntrackRepr::parse_msg(m).expect("repr"));
+            }
+        }
+    });
+    assert_eq!(allocs, 0);
+}
+
+#[test]
+fn dumping_every_field_allocates_nothing_per_entry() {
+    let ns = Netns::new("perf-alloc-dump");
+    let mut sock = ns.socket();
+    let dump = |sock: &mut Socket| {
+        allocations(|| {
+            let mut n = 0u64;
+            let mut h = 0u64;
+            let summary = sock
+                .list(&DumpFilter::default(), |v| {
+                    h += every_field(&v);
+                    n += 1;
+                    ControlFlow::Continue(())
+                })
+                .expect("dump");
+            assert!(!summary.interrupted);
+            std::hint::black_box(h);
+            n
+        })
+    };
+    fill(&mut sock, 0, 1000);
+    let (small, small_allocs) = dump(&mut sock);
+    fill(&mut sock, 1000, 20_000);
+    let (large, large_allocs) = dump(&mut sock);
+    eprintln!("dump of {small}: {small_allocs} allocations; of {large}: {large_allocs}");
+    assert_eq!((small, large), (1000, 20_000));
+    assert_eq!((small_allocs, large_allocs), (0, 0));
+}
+
+#[test]
+fn bulk_creates_with_per_datagram_acks_allocate_nothing_per_request() {
+    let ns = Netns::new("perf-alloc-fill");
+    let mut sock = ns.socket();
+    let ((), small) = allocations(|| fill(&mut sock, 0, 100));
+    let ((), large) = allocations(|| fill(&mut sock, 100, 10_100));
+    assert_eq!((small, large), (0, 0));
+}
+
+#[test]
+fn events_with_every_field_allocate_nothing_per_event() {
+    const N: u32 = 5000;
+    let ns = Netns::new("perf-alloc-events");
+    let mut events = Events::open_in_netns(ns.path(), Groups::CONNTRACK_NEW).expect("events");
+    events.set_rcvbuf(16 << 20).expect("rcvbuf");
+    events.set_nonblocking(true).expect("nonblocking");
+    let mut sock = ns.socket();
+    // Warm up: the first read sizes nothing, but keep the measurement to steady state.
+    fill(&mut sock, 0, 10);
+    while events.try_next().expect("event").is_some() {}
+    fill(&mut sock, 10, 10 + N);
+    let ((received, lost, h), allocs) = allocations(|| {
+        let (mut received, mut lost, mut h) = (0u64, 0u64, 0u64);
+        while let Some(e) = events.try_next().expect("event") {
+            match e {
+                Event::Conntrack(e) => {
+                    h += every_field(&e.entry);
+                    received += 1;
+                }
+                Event::Lost(l) => lost += l.count,
+                _ => {}
+            }
+        }
+        (received, lost, h)
+    });
+    std::hint::black_box(h);
+    eprintln!("{received} events, {lost} lost: {allocs} allocations");
+    assert_eq!((received, lost), (u64::from(N), 0));
+    assert_eq!(allocs, 0);
+}
