@@ -445,6 +445,24 @@ pub struct AckTracker<'s> {
     foreign: u64,
 }
 
+/// Prints the counters, not the bitmap.
+#[cfg(feature = "defmt")]
+impl defmt::Format for AckTracker<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "AckTracker {{ first_seq: {}, count: {}, window: {}, answered below: {}, issued: {}, outstanding: {}, foreign: {} }}",
+            self.first_seq,
+            self.count,
+            self.window,
+            self.base,
+            self.sent,
+            self.outstanding,
+            self.foreign
+        );
+    }
+}
+
 impl<'s> AckTracker<'s> {
     /// The number of `u64` words of bitmap needed for a window of `window` requests.
     #[inline]

@@ -23,6 +23,9 @@ pub fn now_micros() -> (u64, u32) {
 }
 
 /// The local time zone's offset from UTC at `secs`, in seconds (honours `TZ`).
+// `time_t` is marked deprecated on musl (its width changes with the 64-bit time transition);
+// it is exactly the type `localtime_r` takes, so it is the right one here.
+#[allow(deprecated)]
 pub fn utc_offset(secs: u64) -> i32 {
     let t = nix::libc::time_t::try_from(secs).unwrap_or(0);
     // SAFETY: `localtime_r` reads `t` and writes only into the zeroed `tm` we own; both
