@@ -1573,4 +1573,24 @@ mod tests {
             "cpu=1   \tfound=0 invalid=4 "
         );
     }
+
+    /// `civil` is exempt from `arithmetic_side_effects` (see its comment); the extremes of
+    /// its input, run with overflow checks (tests and the fuzz targets have them on), show
+    /// that the claim holds.
+    #[test]
+    fn civil_time_at_the_extremes() {
+        for (secs, offset) in [
+            (0, 0),
+            (0, i32::MIN),
+            (0, i32::MAX),
+            (u64::MAX, i32::MAX),
+            (u64::MAX, i32::MIN),
+        ] {
+            let tm = civil(secs, offset);
+            assert!(tm.month >= 1 && tm.month <= 12 && tm.day >= 1 && tm.day <= 31);
+            assert!(tm.hour < 24 && tm.min < 60 && tm.sec < 60 && tm.wday < 7);
+        }
+        assert_eq!(civil(0, 0).year, 1970);
+        assert_eq!(civil(0, i32::MIN).year, 1901);
+    }
 }
