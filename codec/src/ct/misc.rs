@@ -6,7 +6,7 @@ use core::net::IpAddr;
 use heapless::{String, Vec};
 
 use crate::ct::attrs::{counters, help, nat, protonat, secctx, timestamp};
-use crate::ct::tuple::opt;
+use crate::ct::tuple::{opt, take, take_header};
 use crate::ct::unknown::{attr_len, sum, UnknownSink};
 use crate::nl::{Attr, Writer};
 use crate::{Error, Result};
@@ -235,6 +235,17 @@ pub struct Synproxy {
 /// `CTA_SYNPROXY_*`).
 #[inline]
 fn parse_three_u32(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<[Option<u32>; 3]> {
+    // The kernel's layout, all three in order, read without the general attribute walk.
+    let mut b = nest.payload();
+    if b.len() == 24 {
+        let mut one = |kind| {
+            take_header(&mut b, 8, kind)?;
+            take::<4>(&mut b).map(u32::from_be_bytes)
+        };
+        if let (Some(x), Some(y), Some(z)) = (one(1), one(2), one(3)) {
+            return Ok([Some(x), Some(y), Some(z)]);
+        }
+    }
     let mut v = [None; 3];
     for a in nest.nested() {
         let a = a?;

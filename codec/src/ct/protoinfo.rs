@@ -2,7 +2,7 @@
 
 use crate::ct::attrs::{cta, dccp, protoinfo, sctp, tcp};
 use crate::ct::enum_with_unknown;
-use crate::ct::tuple::opt;
+use crate::ct::tuple::{opt, take, take_header};
 use crate::ct::unknown::{attr_len, sum, UnknownSink};
 use crate::nl::{Attr, Writer};
 use crate::Result;
@@ -188,6 +188,9 @@ impl ProtoInfo {
     /// A malformed attribute or one of the wrong size.
     #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Option<Self>> {
+        if let Some(t) = parse_tcp_layout(nest.payload()) {
+            return Ok(Some(ProtoInfo::Tcp(t)));
+        }
         let mut found = None;
         for a in nest.nested() {
             let a = a?;
@@ -299,7 +302,85 @@ impl ProtoInfo {
     }
 }
 
+/// Reads TCP protocol info laid out exactly as the kernel writes it — `TCP { STATE,
+/// WSCALE_ORIGINAL, WSCALE_REPLY, FLAGS_ORIGINAL, FLAGS_REPLY }`, nothing else — without the
+/// general attribute walk. `None` for any other layout, which [`ProtoInfo::parse`] then
+/// walks: the result is the same either way.
+#[inline]
+fn parse_tcp_layout(payload: &[u8]) -> Option<TcpInfo> {
+    let mut b = payload;
+    if payload.len() != 44 {
+        return None;
+    }
+    take_header(&mut b, 44, protoinfo::TCP)?;
+    take_header(&mut b, 5, tcp::STATE)?;
+    let [state, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 5, tcp::WSCALE_ORIGINAL)?;
+    let [wscale_orig, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 5, tcp::WSCALE_REPLY)?;
+    let [wscale_reply, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 6, tcp::FLAGS_ORIGINAL)?;
+    let [f0, m0, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 6, tcp::FLAGS_REPLY)?;
+    let [f1, m1, ..] = take::<4>(&mut b)?;
+    Some(TcpInfo {
+        state: Some(state.into()),
+        wscale_orig: Some(wscale_orig),
+        wscale_reply: Some(wscale_reply),
+        flags_orig: Some(TcpFlags {
+            flags: f0,
+            mask: m0,
+        }),
+        flags_reply: Some(TcpFlags {
+            flags: f1,
+            mask: m1,
+        }),
+    })
+}
+
 fn flags(a: &Attr<'_>) -> Result<TcpFlags> {
     let [flags, mask] = a.array::<2>()?;
     Ok(TcpFlags { flags, mask })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ct::Unknowns;
+    use crate::nl::Attrs;
+
+    fn parsed(p: &ProtoInfo) -> (Option<ProtoInfo>, bool) {
+        let mut buf = [0u8; 128];
+        let mut w = Writer::new(&mut buf);
+        p.emit(&mut w).unwrap();
+        let a = Attrs::new(w.written()).next().unwrap().unwrap();
+        let mut u = Unknowns::default();
+        let fast = parse_tcp_layout(a.payload()).is_some();
+        (ProtoInfo::parse(&a, &mut u).unwrap(), fast)
+    }
+
+    /// The kernel-layout fast path gives what the walk gives, and only for the full layout.
+    #[test]
+    fn tcp_layout_matches_the_walk() {
+        let flags = |f| Some(TcpFlags { flags: f, mask: f });
+        let full = ProtoInfo::Tcp(TcpInfo {
+            state: Some(TcpState::Established),
+            wscale_orig: Some(7),
+            wscale_reply: Some(0),
+            flags_orig: flags(TcpFlags::SACK_PERM),
+            flags_reply: flags(0),
+        });
+        assert_eq!(parsed(&full), (Some(full), true));
+        let partial = ProtoInfo::Tcp(TcpInfo {
+            state: Some(TcpState::Unknown(42)),
+            ..TcpInfo::default()
+        });
+        assert_eq!(parsed(&partial), (Some(partial), false));
+        let sctp = ProtoInfo::Sctp(SctpInfo {
+            state: Some(SctpState::from(3)),
+            vtag_orig: Some(1),
+            vtag_reply: Some(2),
+        });
+        assert_eq!(parsed(&sctp), (Some(sctp), false));
+    }
 }

@@ -181,6 +181,15 @@ impl Tuple {
     /// A malformed attribute or one of the wrong size.
     #[inline]
     pub fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
+        match parse_ports_layout(nest.payload()) {
+            Some(t) => Ok(t),
+            None => Self::parse_walk(nest, unknown),
+        }
+    }
+
+    /// [`Tuple::parse`] by the general attribute walk, for any layout.
+    #[inline]
+    fn parse_walk(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
         let mut t = Tuple::default();
         for a in nest.nested() {
             let a = a?;
@@ -345,11 +354,128 @@ pub(crate) fn require_complete(t: &Tuple, what: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// Takes `N` bytes off the front of `b`.
+#[inline]
+pub(crate) fn take<const N: usize>(b: &mut &[u8]) -> Option<[u8; N]> {
+    let (head, rest) = b.split_first_chunk::<N>()?;
+    *b = rest;
+    Some(*head)
+}
+
+/// Takes an attribute header off the front of `b` if it has length `len` and type `kind`
+/// (flags masked).
+#[inline]
+pub(crate) fn take_header(b: &mut &[u8], len: u16, kind: u16) -> Option<()> {
+    let [l0, l1, k0, k1] = take::<4>(b)?;
+    let found = (
+        u16::from_ne_bytes([l0, l1]),
+        Attr::new(u16::from_ne_bytes([k0, k1]), &[]).kind(),
+    );
+    (found == (len, kind)).then_some(())
+}
+
+/// Reads a tuple laid out exactly as the kernel writes one of a port-based protocol (TCP,
+/// UDP, UDP-Lite, SCTP, DCCP), IPv4 or IPv6 — `IP { SRC, DST }`, `PROTO { NUM, SRC_PORT,
+/// DST_PORT }`, nothing else — without the general attribute walk; most entries of a busy
+/// table are such tuples. `None` for any other layout, which [`Tuple::parse`] then walks:
+/// the result is the same either way.
+#[inline]
+fn parse_ports_layout(payload: &[u8]) -> Option<Tuple> {
+    let mut b = payload;
+    let (src, dst) = match payload.len() {
+        48 => {
+            take_header(&mut b, 20, tuple::IP)?;
+            take_header(&mut b, 8, ip::V4_SRC)?;
+            let src = Ipv4Addr::from(take::<4>(&mut b)?);
+            take_header(&mut b, 8, ip::V4_DST)?;
+            let dst = Ipv4Addr::from(take::<4>(&mut b)?);
+            (IpAddr::V4(src), IpAddr::V4(dst))
+        }
+        72 => {
+            take_header(&mut b, 44, tuple::IP)?;
+            take_header(&mut b, 20, ip::V6_SRC)?;
+            let src = Ipv6Addr::from(take::<16>(&mut b)?);
+            take_header(&mut b, 20, ip::V6_DST)?;
+            let dst = Ipv6Addr::from(take::<16>(&mut b)?);
+            (IpAddr::V6(src), IpAddr::V6(dst))
+        }
+        _ => return None,
+    };
+    take_header(&mut b, 28, tuple::PROTO)?;
+    take_header(&mut b, 5, proto::NUM)?;
+    let [num, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 6, proto::SRC_PORT)?;
+    let [s0, s1, ..] = take::<4>(&mut b)?;
+    take_header(&mut b, 6, proto::DST_PORT)?;
+    let [d0, d1, ..] = take::<4>(&mut b)?;
+    Some(Tuple {
+        src: Some(src),
+        dst: Some(dst),
+        proto: Some(num),
+        src_port: Some(u16::from_be_bytes([s0, s1])),
+        dst_port: Some(u16::from_be_bytes([d0, d1])),
+        ..Tuple::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ct::Unknowns;
     use crate::nl::Attrs;
+
+    /// The kernel-layout fast path gives what the general walk gives, and only takes the
+    /// layouts it knows.
+    #[test]
+    fn ports_layout_matches_the_walk() {
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7));
+        let cases = [
+            (
+                Tuple::tcp(v4([10, 0, 0, 1]), v4([192, 0, 2, 9]), 40000, 80),
+                true,
+            ),
+            (Tuple::udp(v6, v6, 53, 5353), true),
+            (
+                Tuple::ports(132, v4([1, 2, 3, 4]), v4([5, 6, 7, 8]), 1, 2),
+                true,
+            ),
+            (
+                Tuple::tcp(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), 1, 2).with_zone(7),
+                false,
+            ),
+            (
+                Tuple::icmp([1, 1, 1, 1].into(), [2, 2, 2, 2].into(), 8, 0, 99),
+                false,
+            ),
+            (
+                Tuple::generic(47, v4([1, 1, 1, 1]), v4([2, 2, 2, 2])),
+                false,
+            ),
+        ];
+        for (t, fast) in cases {
+            let mut buf = [0u8; 256];
+            let mut w = Writer::new(&mut buf);
+            t.emit(1, &mut w).unwrap();
+            let a = Attrs::new(w.written()).next().unwrap().unwrap();
+            assert_eq!(parse_ports_layout(a.payload()).is_some(), fast, "{t:?}");
+            assert_eq!(Tuple::parse_walk(&a, &mut ()).unwrap(), t);
+            assert_eq!(Tuple::parse(&a, &mut ()).unwrap(), t);
+        }
+        // The right lengths with another attribute in a slot: the walk decides.
+        let t = Tuple::tcp(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), 1, 2);
+        let mut buf = [0u8; 256];
+        let mut w = Writer::new(&mut buf);
+        t.emit(1, &mut w).unwrap();
+        let len = w.len();
+        buf[4 + 4 + 2] = 9; // V4_SRC becomes type 9, unknown
+        let a = Attrs::new(&buf[..len]).next().unwrap().unwrap();
+        assert!(parse_ports_layout(a.payload()).is_none());
+        let mut u = Unknowns::default();
+        let walked = Tuple::parse(&a, &mut u).unwrap();
+        assert_eq!((walked.src, u.count()), (None, 1));
+    }
 
     fn round_trip(t: &Tuple) {
         let mut buf = [0xa5u8; 256];
