@@ -1123,9 +1123,15 @@ impl<'a> ExpLine<'a> {
             "</layer3><layer4 protonum=\"{proto}\" protoname=\"{}\">",
             l4_name(proto)
         )?;
-        for (name, t) in [("expected", &tuple), ("mask", &mask), ("master", &master)] {
+        // The master's ports follow its own protocol, as in the text line.
+        let master_proto = master.proto.unwrap_or(proto);
+        for (name, t, p) in [
+            ("expected", &tuple, proto),
+            ("mask", &mask, proto),
+            ("master", &master, master_proto),
+        ] {
             write!(f, "<{name}>")?;
-            xml_l4(f, t, proto)?;
+            xml_l4(f, t, p)?;
             write!(f, "</{name}>")?;
         }
         f.write_str("</layer4><meta>")?;
@@ -1558,6 +1564,38 @@ mod tests {
         assert!(line
             .as_str()
             .ends_with("dport=2121 PERMANENT,INACTIVE class=0 helper=ftp"));
+    }
+
+    /// An expected tuple of another protocol than its master's (conntrack 1.4.7's
+    /// `--tuple-port-dst 50000` makes protocol 195): the master keeps its ports, in XML as
+    /// in the text line (verified against conntrack -L expect -o xml).
+    #[test]
+    fn expectation_xml_master_of_another_protocol() {
+        let a = v4(127, 0, 0, 1);
+        let ones = v4(255, 255, 255, 255);
+        let e = ExpectRepr {
+            family: 2,
+            master: Some(Tuple::tcp(a, a, 40021, 21)),
+            tuple: Some(Tuple::generic(195, a, a)),
+            mask: Some(Tuple::generic(195, ones, ones)),
+            timeout: Some(299),
+            class: Some(0),
+            helper: Some("ftp".try_into().unwrap()),
+            ..ExpectRepr::default()
+        };
+        let out = Output {
+            style: Style::Xml,
+            ..Output::default()
+        };
+        let line = show(ExpLine::new(&e, None, &out));
+        assert!(
+            line.as_str().contains(
+                "<layer4 protonum=\"195\" protoname=\"unknown\"><expected></expected>\
+                 <mask></mask><master><sport>40021</sport><dport>21</dport></master></layer4>"
+            ),
+            "{}",
+            line.as_str()
+        );
     }
 
     #[test]
