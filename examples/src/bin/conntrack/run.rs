@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
-use conntrack_codec::ct::request::Key;
+use conntrack_codec::ct::request::{self, Key};
 use conntrack_codec::ct::{ConntrackRepr, Tuple};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
@@ -18,7 +18,7 @@ use conntrack_codec::fmt::{
 use conntrack_codec::labels::LabelNames;
 use conntrack_codec::nfnl::{ct_msg, msg_type, NfGenMsg, Subsystem};
 use conntrack_codec::nl::flags;
-use conntrack_io::{Error as IoError, Socket};
+use conntrack_io::{Acks, Error as IoError, Socket};
 use nix::libc;
 
 use crate::cnum::strerror;
@@ -27,8 +27,12 @@ use crate::model::{has_ports, nfct_cmp, Bitmask, Cmp, Obj, Tmpl, Tup};
 use crate::out::Out;
 use crate::parse::{cmd, opt, out as o, Cmd, Fail, Globals, Table};
 
-/// The bulk window for deletes and updates.
+/// The bulk window for deletes and updates: requests in flight.
 const WINDOW: usize = 1024;
+/// Entries handed to the deleting thread at a time.
+const DELETE_CHUNK: usize = 2048;
+/// The receive queue for bulk deletes and updates.
+const BULK_RCVBUF: usize = 4 << 20;
 
 /// What lives across the commands of one run.
 #[derive(Debug, Default)]
@@ -401,18 +405,25 @@ impl Ctx {
         }
     }
 
+    /// `-D`: the entries the dump finds go, in chunks, to a second socket on a thread of
+    /// its own, which deletes them in bulk while the dump goes on (as 1.4.7 deletes them
+    /// between the reads of its dump, one request at a time); then the deleted entries are
+    /// printed in the order of the dump.
     fn delete(&mut self, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
         let nf = filter::filter_init(c)?;
         let out = self.output(false);
         let check = filter::needs_filter(c, &self.cur);
         let cur = self.cur.clone();
         let kf = filter::kernel_filter(c, Push::Delete);
-        let mut keys = Vec::new();
         let mut text = String::new();
         let mut ends = Vec::new();
         let mut error = None;
         let c2: &Cmd = c;
         let labels: &dyn LabelNames = &();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Key>>(8);
+        let deleter = std::thread::spawn(move || delete_chunks(rx));
+        let mut chunk = Vec::with_capacity(DELETE_CHUNK);
+        let mut deleter_gone = false;
         let res = sock.list(&kf, |view| {
             let e = match ConntrackRepr::try_from(&view) {
                 Ok(e) => e,
@@ -424,7 +435,7 @@ impl Ctx {
             if check && filter::nfct_filter(c2, &nf, &Obj::from_entry(&e), &cur) {
                 return ControlFlow::Continue(());
             }
-            keys.push(Key {
+            chunk.push(Key {
                 orig: e.orig,
                 reply: None,
                 zone: e.zone,
@@ -432,21 +443,26 @@ impl Ctx {
             });
             let _ = write!(text, "{}", CtLine::new(&e, Origin::Delete, &out, labels));
             ends.push(text.len());
+            if chunk.len() >= DELETE_CHUNK && tx.send(std::mem::take(&mut chunk)).is_err() {
+                deleter_gone = true;
+                return ControlFlow::Break(());
+            }
             ControlFlow::Continue(())
         });
+        if !chunk.is_empty() && !deleter_gone {
+            let _ = tx.send(chunk);
+        }
+        drop(tx);
+        let results = deleter
+            .join()
+            .map_err(|_| build_failed(libc::EIO, c2.command))?
+            .map_err(|e| failed(&e, c2.command))?;
         if let Some(e) = error {
             return Err(e);
         }
         // ctnetlink never marks its dumps interrupted; a table that changes meanwhile is
         // the race 1.4.7 has too.
         let _ = res.map_err(|e| failed(&e, c2.command))?;
-        let mut results: Vec<Option<Result<(), IoError>>> = vec![None; keys.len()];
-        sock.delete_batch(&keys, WINDOW, |i, r| {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(r);
-            }
-        })
-        .map_err(|e| failed(&e, c2.command))?;
         let mut start = 0;
         for (i, r) in results.into_iter().enumerate() {
             let end = ends.get(i).copied().unwrap_or(start);
@@ -505,9 +521,11 @@ impl Ctx {
         let _ = res.map_err(|e| failed(&e, c2.command))?;
         let mut results: Vec<Option<Result<(), IoError>>> = vec![None; reqs.len()];
         let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
-        sock.bulk(
+        bulk_queue(sock);
+        sock.bulk_with_acks(
             reqs.len(),
             WINDOW,
+            Acks::PerDatagram,
             |i, w, seq| match reqs.get(i) {
                 Some(r) => r.emit(w, kind, 0, seq).map(drop),
                 None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
@@ -652,6 +670,42 @@ impl Ctx {
         };
         sock.exp_create(&exp).map_err(|e| failed(&e, c.command))
     }
+}
+
+/// Deletes the entries of each chunk received, in bulk, on a socket of its own; returns
+/// every entry's result in order.
+fn delete_chunks(
+    rx: std::sync::mpsc::Receiver<Vec<Key>>,
+) -> Result<Vec<Option<Result<(), IoError>>>, IoError> {
+    let mut sock = Socket::open()?;
+    bulk_queue(&sock);
+    let mut results: Vec<Option<Result<(), IoError>>> = Vec::new();
+    for keys in rx {
+        let base = results.len();
+        results.resize(base + keys.len(), None);
+        let slots = results.get_mut(base..).unwrap_or_default();
+        sock.bulk_with_acks(
+            keys.len(),
+            WINDOW,
+            Acks::PerDatagram,
+            |i, w, seq| match keys.get(i) {
+                Some(k) => request::delete(w, seq, k).map(drop),
+                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
+            },
+            |i, r| {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(r);
+                }
+            },
+        )?;
+    }
+    Ok(results)
+}
+
+/// Gives the socket's receive queue room for the answers of a bulk operation (the kernel
+/// answers only failures and one request per datagram, but failures can be many).
+fn bulk_queue(sock: &Socket) {
+    let _ = sock.set_rcvbuf(BULK_RCVBUF);
 }
 
 /// A reply datagram of the modifier socket of 1.4.7's `-U`.
