@@ -321,3 +321,61 @@ fn labelmap_option() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// Without `CAP_NET_ADMIN` (user nobody): the same refusals, the same /proc fallbacks of
+/// `-C` and `-S`, the same `perror` of `-E`.
+#[test]
+fn unprivileged_matches_conntrack_tools() {
+    need_reference();
+    let ns = Netns::new("clinobody");
+    let cases = [
+        "-L",
+        "-D",
+        "-I -s 1.1.1.1 -d 2.2.2.2 -p udp --sport 1 --dport 2 -t 5",
+        "-U -f ipv4 -m 1",
+        "-G -s 1.1.1.1 -d 2.2.2.2 -p udp --sport 1 --dport 2",
+        "-F",
+        "-C",
+        "-S",
+        "-L expect",
+        "-C expect",
+        "-S expect",
+        "-F expect",
+        "-E",
+        "-E -b 1000",
+        "-E expect",
+        "-L dying",
+    ];
+    let as_nobody = |prog: &str, args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+            ])
+            .args(["--clear-groups", "--inh-caps=-all", "bash", "-c"])
+            .arg("exec -a conntrack \"$0\" \"$@\"")
+            .arg(prog)
+            .args(args)
+            .output()
+            .expect("run setpriv");
+        cli_support::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let mut failures = Vec::new();
+    for line in cases {
+        let args = words(line);
+        let a = as_nobody(cli_support::REAL, &args);
+        let b = as_nobody(ours(), &args);
+        if let Err(e) = cli_support::compare(&args, &a, &b, None) {
+            failures.push(e);
+        }
+    }
+    all_passed(failures, cases.len());
+}

@@ -157,12 +157,20 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
     } else {
         Groups::CONNTRACK
     };
-    let mut events = Events::open(groups).map_err(|_| {
-        Fail::other(if expect {
-            "Can't open handler"
-        } else {
-            "Can't open netlink socket"
-        })
+    let mut events = Events::open(groups).map_err(|e| {
+        if expect {
+            return Fail::other("Can't open handler");
+        }
+        // 1.4.7 says which call failed first (perror), then that it could not open.
+        if let IoError::Sys { call, errno } = &e {
+            let what = if call.starts_with("socket") {
+                "mnl_socket_open"
+            } else {
+                "mnl_socket_bind"
+            };
+            eprintln!("{what}: {}", crate::cnum::strerror(*errno as i32));
+        }
+        Fail::other("Can't open netlink socket")
     })?;
     if !expect && c.options & opt::BUFFERSIZE != 0 {
         let size = usize::try_from(c.buffer_size).unwrap_or(0);

@@ -21,7 +21,7 @@ use conntrack_codec::nl::flags;
 use conntrack_io::{Acks, Error as IoError, Socket};
 use nix::libc;
 
-use crate::cnum::strerror;
+use crate::cnum::{self, strerror};
 use crate::filter::{self, NetFilter, Push};
 use crate::model::{has_ports, nfct_cmp, Bitmask, Cmp, Obj, Tmpl, Tup};
 use crate::out::Out;
@@ -241,36 +241,44 @@ impl Ctx {
                     self.out.line(format_args!("{}", n as i32));
                     Ok(())
                 }
-                Err(_) => {
+                Err(e) => {
+                    // 1.4.7 falls back to /proc, prints what it finds there, and still
+                    // reports the netlink failure.
                     const P: &str = "/proc/sys/net/netfilter/nf_conntrack_count";
                     let text = std::fs::read_to_string(P)
                         .map_err(|_| Fail::other(format!("Can't open {P}")))?;
-                    let n: i32 = text
-                        .trim()
-                        .parse()
-                        .map_err(|_| Fail::other(format!("Can't read {P}")))?;
-                    self.out.line(format_args!("{n}"));
-                    Ok(())
+                    let n = cnum::strtoll(text.trim_start());
+                    if n.1 == 0 {
+                        return Err(Fail::other(format!("Can't read {P}")));
+                    }
+                    self.out.line(format_args!("{}", n.0 as i32));
+                    Err(failed(&e, c.command))
                 }
             },
-            cmd::CT_STATS => {
-                let stats = sock
-                    .stats_per_cpu()
-                    .map_err(|_| Fail::other("Can't open /proc interface"))?;
-                for s in &stats {
-                    self.out.line(format_args!("{}", StatsCpuLine(s)));
+            cmd::CT_STATS => match sock.stats_per_cpu() {
+                Ok(stats) => {
+                    for s in &stats {
+                        self.out.line(format_args!("{}", StatsCpuLine(s)));
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            cmd::EXP_STATS => {
-                let stats = sock
-                    .exp_stats_per_cpu()
-                    .map_err(|_| Fail::other("Can't open /proc interface"))?;
-                for s in &stats {
-                    self.out.line(format_args!("{}", ExpStatsCpuLine(s)));
+                Err(e) => {
+                    self.proc_stats()?;
+                    Err(failed(&e, c.command))
                 }
-                Ok(())
-            }
+            },
+            cmd::EXP_STATS => match sock.exp_stats_per_cpu() {
+                Ok(stats) => {
+                    for s in &stats {
+                        self.out.line(format_args!("{}", ExpStatsCpuLine(s)));
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    self.proc_stats()?;
+                    Err(failed(&e, c.command))
+                }
+            },
             cmd::CT_VERSION => {
                 self.out.text("conntrack v1.4.7 (conntrack-tools)\n");
                 Ok(())
@@ -298,6 +306,32 @@ impl Ctx {
                 Ok(())
             }
         }
+    }
+
+    /// The statistics of `/proc/net/stat/nf_conntrack`, which 1.4.7 prints when netlink
+    /// fails: the names from the first line, one line of hex values per CPU.
+    fn proc_stats(&mut self) -> Result<(), Fail> {
+        let fail = || Fail::other("Can't open /proc interface");
+        let text = std::fs::read_to_string("/proc/net/stat/nf_conntrack").map_err(|_| fail())?;
+        let mut lines = text.lines();
+        let names: Vec<&str> = lines.next().ok_or_else(fail)?.split_whitespace().collect();
+        let mut values = vec![0u32; names.len()];
+        let mut cpu = 0u32;
+        for line in lines {
+            for (v, token) in values.iter_mut().zip(line.split_whitespace()) {
+                *v = cnum::strtoull(token, 16).0 as u32;
+            }
+            let mut l = format!("cpu={cpu:<4}\t");
+            for (name, v) in names.iter().zip(&values) {
+                let _ = write!(l, "{name}={v} ");
+            }
+            self.out.line(format_args!("{l}"));
+            cpu += 1;
+        }
+        if cpu == 0 {
+            return Err(fail());
+        }
+        Ok(())
     }
 
     fn list(&mut self, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
@@ -651,10 +685,10 @@ impl Ctx {
         if let Some(e) = error {
             return Err(e);
         }
-        let _ = res.map_err(|e| failed(&e, c.command))?;
         if count_only {
             self.out.line(format_args!("{}", self.counter as i32));
         }
+        let _ = res.map_err(|e| failed(&e, c.command))?;
         Ok(())
     }
 
