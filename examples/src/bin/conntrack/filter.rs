@@ -351,3 +351,60 @@ pub fn kernel_filter(cmd: &Cmd, push: Push) -> DumpFilter {
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{do_parse, Globals};
+
+    fn cmd(line: &str) -> Cmd {
+        let mut argv = vec!["conntrack".to_string()];
+        argv.extend(line.split_whitespace().map(str::to_string));
+        let mut c = do_parse(argv, &mut Globals::default()).expect("parses");
+        filter_init(&mut c).expect("filter init");
+        c
+    }
+
+    #[test]
+    fn list_filters_go_to_the_kernel() {
+        let c = cmd("-L -s 1.2.3.4 -p tcp --dport 80 -m 1/0xff -u ASSURED -w 3 -r 5.6.7.8");
+        let f = kernel_filter(&c, Push::List);
+        assert_eq!(f.family, 2);
+        assert_eq!(f.mark, Some((1, 0xff)));
+        assert_eq!(f.status, Some((Status(4), Status(4))));
+        assert_eq!(f.zone, Some(3));
+        let (t, flags) = f.orig.expect("original tuple filter");
+        assert_eq!(flags, ff::IP_SRC | ff::PROTO_NUM | ff::PROTO_DST_PORT);
+        assert_eq!(t.src, Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(t.dst_port, Some(80));
+        let (t, flags) = f.reply.expect("reply tuple filter");
+        assert_eq!(flags, ff::IP_SRC);
+        assert_eq!(t.src, Some("5.6.7.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn what_the_kernel_cannot_do_stays_in_userspace() {
+        // IPv6 addresses (CTA_FILTER compares them wrongly), masked addresses, SCTP ports,
+        // no family (CTA_FILTER needs one), zone 0 (means no zone to the kernel).
+        let f = kernel_filter(&cmd("-L -s 2001:db8::1 -p udp --sport 5"), Push::List);
+        let (t, flags) = f.orig.expect("filter");
+        assert_eq!(flags, ff::PROTO_NUM | ff::PROTO_SRC_PORT);
+        assert_eq!(t.src, None);
+        let f = kernel_filter(&cmd("-L -s 10.0.0.0/8 -p sctp --sport 5"), Push::List);
+        assert_eq!(f.orig.map(|(_, fl)| fl), Some(ff::PROTO_NUM));
+        let f = kernel_filter(&cmd("-L -p tcp --dport 80 -w 0"), Push::List);
+        assert_eq!((f.family, f.orig, f.zone), (0, None, None));
+    }
+
+    #[test]
+    fn delete_and_update_filters() {
+        // -D: 1.4.7 sends only the mark; ours also the status bits that must be set.
+        let f = kernel_filter(&cmd("-D -u ASSURED -u !SEEN_REPLY -m 7"), Push::Delete);
+        assert_eq!(f.status, Some((Status(4), Status(4))));
+        assert_eq!(f.mark, Some((7, u32::MAX)));
+        // -U filters on the tuple only (the mark and status are what it sets).
+        let f = kernel_filter(&cmd("-U -s 1.2.3.4 -m 7 -u ASSURED"), Push::Update);
+        assert_eq!((f.mark, f.status), (None, None));
+        assert_eq!(f.orig.map(|(_, fl)| fl), Some(ff::IP_SRC));
+    }
+}
