@@ -74,6 +74,29 @@ const LISTENERS: &[&str] = &[
     "-E expect -o timestamp",
 ];
 
+/// Waits (up to 10 s) until `n` netfilter netlink sockets of the namespace have joined a
+/// multicast group (`/proc/net/netlink` is per namespace).
+fn wait_for_listeners(ns: &Netns, n: usize) {
+    for _ in 0..200 {
+        let text = ns.run("cat", &["/proc/net/netlink"]);
+        let listening = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(1) == Some(&"12")
+                    && f.get(3)
+                        .is_some_and(|g| !g.trim_start_matches('0').is_empty())
+            })
+            .count();
+        if listening >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the listeners did not subscribe");
+}
+
 fn interrupt(child: &std::process::Child) {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -88,7 +111,7 @@ fn one(listener: &str) -> Result<(), String> {
     let real = spawn(&ns, REAL, &args);
     let ours = spawn(&ns, ours(), &args);
     // Both subscribe before the first change.
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_listeners(&ns, 2);
     for change in CHANGES {
         let words: Vec<&str> = change.split_whitespace().collect();
         run(&ns, REAL, &words, None);
@@ -96,7 +119,8 @@ fn one(listener: &str) -> Result<(), String> {
     ns.run("python3", &["-c", TRAFFIC]);
     run(&ns, REAL, &["-F"], None);
     run(&ns, REAL, &["-F", "expect"], None);
-    std::thread::sleep(Duration::from_millis(500));
+    // Both read and print what is queued.
+    std::thread::sleep(Duration::from_millis(800));
     interrupt(&real);
     interrupt(&ours);
     let a = real.wait_with_output();
