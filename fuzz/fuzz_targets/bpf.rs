@@ -132,7 +132,11 @@ fuzz_target!(|input: Input| {
     let r: ConntrackRepr = input.entry.get();
     let (is_event, kind, fl) = if input.event.0 {
         let msg = if input.event.1 & 0x8000 != 0 { 2 } else { 0 };
-        (true, msg_type(Subsystem::Ctnetlink, msg), input.event.1 & !flags::MULTI)
+        (
+            true,
+            msg_type(Subsystem::Ctnetlink, msg),
+            input.event.1 & !flags::MULTI,
+        )
     } else if matches!(input.other_kind, 0x100 | 0x102) {
         (false, input.other_kind, input.event.1 | flags::MULTI)
     } else {
@@ -143,7 +147,11 @@ fuzz_target!(|input: Input| {
     r.emit(&mut w, kind, fl, 0).expect("buffer_len() bytes");
     let want = !is_event || wants(&f, &r);
     match run(prog, &buf) {
-        Ok(v) => assert_eq!(v != 0, want, "filter {f:?}\nentry {r:?}\nkind {kind:#x} flags {fl:#x}"),
+        Ok(v) => assert_eq!(
+            v != 0,
+            want,
+            "filter {f:?}\nentry {r:?}\nkind {kind:#x} flags {fl:#x}"
+        ),
         Err(Fault(at)) => panic!("load out of bounds at {at} on a well-formed message"),
     }
 });

@@ -6,14 +6,17 @@
 //! extended-ack attributes alone.
 #![no_main]
 
-use conntrack_codec::nl::{flags, msgtype, Control, DoneMsg, ErrorMsg, ExtAck, Messages, NlMsg};
 use conntrack_codec::nl::NlMsgHeader;
+use conntrack_codec::nl::{flags, msgtype, Control, DoneMsg, ErrorMsg, ExtAck, Messages, NlMsg};
 use libfuzzer_sys::fuzz_target;
 
 fn check(msg: NlMsg<'_>) {
     let bytes = msg.bytes();
     let within = |s: &[u8]| {
-        let (start, end) = (bytes.as_ptr() as usize, bytes.as_ptr() as usize + bytes.len());
+        let (start, end) = (
+            bytes.as_ptr() as usize,
+            bytes.as_ptr() as usize + bytes.len(),
+        );
         let p = s.as_ptr() as usize;
         s.is_empty() || (p >= start && p + s.len() <= end)
     };
@@ -26,7 +29,9 @@ fn check(msg: NlMsg<'_>) {
         (k, Ok(None)) => assert!(k >= msgtype::MIN_TYPE),
         (msgtype::NOOP, c) => assert_eq!(c, &Ok(Some(Control::Noop))),
         (msgtype::OVERRUN, c) => assert_eq!(c, &Ok(Some(Control::Overrun))),
-        (msgtype::ERROR, c) => assert_eq!(c, &ErrorMsg::parse(&msg).map(|e| Some(Control::Error(e)))),
+        (msgtype::ERROR, c) => {
+            assert_eq!(c, &ErrorMsg::parse(&msg).map(|e| Some(Control::Error(e))))
+        }
         (msgtype::DONE, c) => assert_eq!(c, &DoneMsg::parse(&msg).map(|d| Some(Control::Done(d)))),
         (k, c) => {
             assert!(k < msgtype::MIN_TYPE);
@@ -42,7 +47,10 @@ fn check(msg: NlMsg<'_>) {
             if msg.flags() & flags::CAPPED != 0 {
                 assert!(e.request_payload().is_empty());
             } else {
-                assert_eq!(e.request_payload().len() + NlMsgHeader::LEN, e.request().len as usize);
+                assert_eq!(
+                    e.request_payload().len() + NlMsgHeader::LEN,
+                    e.request().len as usize
+                );
             }
             if msg.flags() & flags::ACK_TLVS == 0 {
                 assert!(e.ext_ack().is_empty());

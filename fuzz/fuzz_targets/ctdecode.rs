@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     match decode(data, &out, &mut text) {
         Ok(n) => {
             assert_eq!(n, messages);
-            assert_eq!(text.iter().filter(|&&b| b == b'\n').count() >= n, true);
+            assert!(text.iter().filter(|&&b| b == b'\n').count() >= n);
         }
         Err(DecodeError::Malformed { offset, .. }) => {
             assert!(offset < data.len(), "offset {offset} of {}", data.len());

@@ -101,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(r) = ConntrackRepr::parse(&nf) {
             for style in [Style::Default, Style::Save, Style::Xml] {
                 let out = Output { style, ..opts.out };
-                render(&CtLine::new(&r, opts.origin, &out, &map).userspace(userspace), opts.fail_after);
+                render(
+                    &CtLine::new(&r, opts.origin, &out, &map).userspace(userspace),
+                    opts.fail_after,
+                );
                 render(&CtLine::new(&r, opts.origin, &out, &()), opts.fail_after);
             }
         }

@@ -14,7 +14,9 @@ use arbitrary::Arbitrary;
 use conntrack_codec::ct::{request, ConntrackRepr, Status, Tuple};
 use conntrack_codec::exp::{request as exp_request, ExpectRepr};
 use conntrack_codec::filter::{DumpFilter, FilterFlags};
-use conntrack_codec::nfnl::{ct_msg, exp_msg, split_type, NfMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
+use conntrack_codec::nfnl::{
+    ct_msg, exp_msg, split_type, NfMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1,
+};
 use conntrack_codec::nl::{flags, Messages, Writer};
 use conntrack_codec::{Error, Result};
 use conntrack_fuzz::arb::{AConntrack, ADumpFilter, AExpKey, AExpect, AKey};
@@ -139,15 +141,29 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
                 Req::Update(_) => (false, ack),
                 _ => (true, ack | flags::CREATE),
             };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::Ctnetlink, ct_msg::NEW, fl));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::Ctnetlink, ct_msg::NEW, fl)
+            );
             let want = expected_entry(&e, creating);
             assert_eq!(g.family, want.family);
             assert_eq!(ConntrackRepr::parse(&nf).expect("entry parses"), want);
-            assert_eq!(want.buffer_len(), bytes.len(), "buffer_len() is the emitted length");
+            assert_eq!(
+                want.buffer_len(),
+                bytes.len(),
+                "buffer_len() is the emitted length"
+            );
         }
         Req::Get(k) | Req::Delete(k) => {
-            let num_want = if matches!(req, Req::Get(_)) { ct_msg::GET } else { ct_msg::DELETE };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::Ctnetlink, num_want, ack));
+            let num_want = if matches!(req, Req::Get(_)) {
+                ct_msg::GET
+            } else {
+                ct_msg::DELETE
+            };
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::Ctnetlink, num_want, ack)
+            );
             let k = k.get();
             let got = attrs(g.family);
             match k.orig {
@@ -166,8 +182,15 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
                 Req::Dump(_) => (ct_msg::GET, dump),
                 _ => (ct_msg::GET_CTRZERO, dump),
             };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::Ctnetlink, num_want, fl));
-            let version = if f.family != 0 { NFNETLINK_V1 } else { NFNETLINK_V0 };
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::Ctnetlink, num_want, fl)
+            );
+            let version = if f.family != 0 {
+                NFNETLINK_V1
+            } else {
+                NFNETLINK_V0
+            };
             assert_eq!((g.family, g.version), (f.family, version));
             check_filter(&f, &attrs(g.family));
         }
@@ -177,20 +200,33 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
                 Req::Unconfirmed => ct_msg::GET_UNCONFIRMED,
                 _ => ct_msg::GET_STATS_CPU,
             };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::Ctnetlink, num_want, dump));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::Ctnetlink, num_want, dump)
+            );
             assert!(nf.attr_bytes().is_empty());
         }
         Req::StatsGlobal => {
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::Ctnetlink, ct_msg::GET_STATS, ack));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::Ctnetlink, ct_msg::GET_STATS, ack)
+            );
             assert!(nf.attr_bytes().is_empty());
         }
         Req::ExpCreate(e) => {
             let e = e.get();
             let fl = ack | flags::CREATE | flags::EXCL;
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::CtnetlinkExp, exp_msg::NEW, fl));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::CtnetlinkExp, exp_msg::NEW, fl)
+            );
             let master = e.master.expect("a master");
             assert!(complete(&master) && e.tuple.is_some() && e.mask.is_some());
-            let family = if e.family != 0 { e.family } else { master.family().unwrap_or(0) };
+            let family = if e.family != 0 {
+                e.family
+            } else {
+                master.family().unwrap_or(0)
+            };
             let want = ExpectRepr {
                 family,
                 unknown: emitted_unknowns(&e.unknown),
@@ -198,11 +234,22 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
             };
             assert_eq!(g.family, family);
             assert_eq!(ExpectRepr::parse(&nf).expect("expectation parses"), want);
-            assert_eq!(want.buffer_len(), bytes.len(), "buffer_len() is the emitted length");
+            assert_eq!(
+                want.buffer_len(),
+                bytes.len(),
+                "buffer_len() is the emitted length"
+            );
         }
         Req::ExpGet(k) | Req::ExpDelete(k) => {
-            let num_want = if matches!(req, Req::ExpGet(_)) { exp_msg::GET } else { exp_msg::DELETE };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::CtnetlinkExp, num_want, ack));
+            let num_want = if matches!(req, Req::ExpGet(_)) {
+                exp_msg::GET
+            } else {
+                exp_msg::DELETE
+            };
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::CtnetlinkExp, num_want, ack)
+            );
             let k = k.get();
             let got = exp_attrs(g.family);
             let t = got.tuple.expect("a tuple");
@@ -211,21 +258,38 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
             assert_eq!(g.family, t.family().unwrap_or(0));
         }
         Req::ExpDeleteHelper(h) => {
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::CtnetlinkExp, exp_msg::DELETE, ack));
-            let a = nf.attrs().find(6).expect("framing").expect("CTA_EXPECT_HELP_NAME");
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::CtnetlinkExp, exp_msg::DELETE, ack)
+            );
+            let a = nf
+                .attrs()
+                .find(6)
+                .expect("framing")
+                .expect("CTA_EXPECT_HELP_NAME");
             assert_eq!(a.c_str(), Ok(h.as_str()));
         }
         Req::ExpFlush(f) | Req::ExpDump(f) => {
             let (num_want, fl, version) = match req {
-                Req::ExpFlush(_) => (exp_msg::DELETE, ack, if *f != 0 { NFNETLINK_V1 } else { NFNETLINK_V0 }),
+                Req::ExpFlush(_) => (
+                    exp_msg::DELETE,
+                    ack,
+                    if *f != 0 { NFNETLINK_V1 } else { NFNETLINK_V0 },
+                ),
                 _ => (exp_msg::GET, dump, NFNETLINK_V0),
             };
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::CtnetlinkExp, num_want, fl));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::CtnetlinkExp, num_want, fl)
+            );
             assert_eq!((g.family, g.version), (*f, version));
             assert!(nf.attr_bytes().is_empty());
         }
         Req::ExpStatsCpu => {
-            assert_eq!((subsys, num, msg.flags()), (Subsystem::CtnetlinkExp, exp_msg::GET_STATS_CPU, dump));
+            assert_eq!(
+                (subsys, num, msg.flags()),
+                (Subsystem::CtnetlinkExp, exp_msg::GET_STATS_CPU, dump)
+            );
         }
     }
 }
@@ -254,9 +318,16 @@ fuzz_target!(|input: Input| {
                 assert!(w3.is_empty());
             }
             Err(e) => {
-                assert_eq!(w.written(), &before[..], "a failed builder changed the writer ({e})");
+                assert_eq!(
+                    w.written(),
+                    &before[..],
+                    "a failed builder changed the writer ({e})"
+                );
                 assert!(
-                    !matches!(e, Error::TooLong(_) | Error::Truncated(_) | Error::InvalidLength(_)),
+                    !matches!(
+                        e,
+                        Error::TooLong(_) | Error::Truncated(_) | Error::InvalidLength(_)
+                    ),
                     "{e:?} for {req:?}"
                 );
             }

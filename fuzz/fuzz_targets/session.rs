@@ -60,7 +60,14 @@ fuzz_target!(|input: Input| {
     let mut tracker = match AckTracker::new(input.first_seq, count, window, &mut bits) {
         Ok(t) => Some(t),
         Err(_) => {
-            assert!(window == 0 || window > 256 || input.first_seq.checked_add(count.saturating_sub(1)).is_none());
+            assert!(
+                window == 0
+                    || window > 256
+                    || input
+                        .first_seq
+                        .checked_add(count.saturating_sub(1))
+                        .is_none()
+            );
             None
         }
     };
@@ -85,7 +92,14 @@ fuzz_target!(|input: Input| {
                     assert!(answered.insert(u32::from(*i)), "request {i} settled twice");
                 }
             }
-            Op::Deliver { sender, seq, kind, flags, payload, len_delta } => {
+            Op::Deliver {
+                sender,
+                seq,
+                kind,
+                flags,
+                payload,
+                len_delta,
+            } => {
                 let sender = sender.unwrap_or(KERNEL_PORTID);
                 let seq = match seq {
                     Seq::Own => input.seq,
@@ -116,7 +130,10 @@ fuzz_target!(|input: Input| {
                         assert_eq!(e, Ok(Step::Foreign(Foreign::Sender(sender))));
                         assert_eq!(d, Ok(Step::Foreign(Foreign::Sender(sender))));
                         assert_eq!(a, Ok(AckStep::Foreign(Foreign::Sender(sender))));
-                        assert_eq!((exchange.foreign(), dump.foreign(), t.foreign()), (foreign.0 + 1, foreign.1 + 1, foreign.2 + 1));
+                        assert_eq!(
+                            (exchange.foreign(), dump.foreign(), t.foreign()),
+                            (foreign.0 + 1, foreign.1 + 1, foreign.2 + 1)
+                        );
                         continue;
                     }
                     if seq != input.seq || was_finished.0 {
@@ -143,6 +160,9 @@ fuzz_target!(|input: Input| {
             }
         }
         assert!(t.outstanding() <= window);
-        assert_eq!(t.outstanding() as usize, t.issued() as usize - answered.len());
+        assert_eq!(
+            t.outstanding() as usize,
+            t.issued() as usize - answered.len()
+        );
     }
 });

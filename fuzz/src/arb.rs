@@ -233,11 +233,15 @@ impl AConntrack {
             secmark,
             zone: self.zone,
             secctx: self.secctx.as_deref().map(|s| SecCtx { name: text(s) }),
-            timestamp: self.timestamp.map(|(start, stop)| Timestamp { start, stop }),
+            timestamp: self
+                .timestamp
+                .map(|(start, stop)| Timestamp { start, stop }),
             mark_mask,
             labels: self.labels.0.map(Labels),
             labels_mask: self.labels.1.map(Labels),
-            synproxy: self.synproxy.map(|[isn, its, tsoff]| Synproxy { isn, its, tsoff }),
+            synproxy: self
+                .synproxy
+                .map(|[isn, its, tsoff]| Synproxy { isn, its, tsoff }),
             filter: self.filter.map(|(orig, reply)| FilterFlags { orig, reply }),
             status_mask: self.status_mask.map(Status),
             timestamp_event: self.timestamp_event,

@@ -7,7 +7,9 @@
 use core::net::IpAddr;
 
 use conntrack_codec::ct::{ConntrackRepr, ProtoInfo};
-use conntrack_codec::filter::bpf::{BpfInsn, ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MatchSet};
+use conntrack_codec::filter::bpf::{
+    BpfInsn, ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MatchSet,
+};
 
 // ---------------------------------------------------------------------------------------
 // Classic BPF, from linux/bpf_common.h and linux/filter.h.
@@ -380,4 +382,3 @@ pub fn wants<const N: usize>(f: &EventFilter<N>, r: &ConntrackRepr) -> bool {
         })
         && match_ok(&f.zone, Some(r.zone.unwrap_or(0)), |z, v: u16| *z == v)
 }
-

@@ -160,7 +160,11 @@ pub fn ct_every_getter(v: &Conntrack<'_>, repr: Option<&ConntrackRepr>) {
     };
     match &r.helper {
         Some(h) => {
-            assert!(name_agrees(helper_name, &h.name), "{helper_name:?} vs {:?}", h.name);
+            assert!(
+                name_agrees(helper_name, &h.name),
+                "{helper_name:?} vs {:?}",
+                h.name
+            );
             assert_eq!(helper_info, Ok(h.info.as_deref()));
         }
         None => {
@@ -174,7 +178,10 @@ pub fn ct_every_getter(v: &Conntrack<'_>, repr: Option<&ConntrackRepr>) {
     }
     // Top-level unknowns the repr kept are unknown to the view too.
     let top = r.unknown.kept.iter().filter(|k| k.path == [0, 0]).count();
-    assert!(unknown >= top, "view sees {unknown} unknown, repr kept {top}");
+    assert!(
+        unknown >= top,
+        "view sees {unknown} unknown, repr kept {top}"
+    );
 }
 
 /// Calls every getter of an expectation view; if the repr parses, checks they agree.
