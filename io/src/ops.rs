@@ -228,6 +228,9 @@ impl Socket {
             summary: DumpSummary::default(),
             error: None,
         };
+        // Forged datagrams that do not even parse are counted by `receive`, the others by
+        // the dump's gate: the summary reports both.
+        let foreign_before = self.foreign;
         let drained = self.receive(&mut h);
         self.foreign = self.foreign.saturating_add(h.dump.foreign());
         if let Drained::Empty { overrun } = drained? {
@@ -237,7 +240,7 @@ impl Socket {
             Some(e) => Err(e),
             None => Ok(DumpSummary {
                 interrupted: h.dump.interrupted(),
-                foreign: h.dump.foreign(),
+                foreign: self.foreign.saturating_sub(foreign_before),
                 ..h.summary
             }),
         }
@@ -351,6 +354,8 @@ impl Socket {
         B: FnMut(usize, &mut Writer<'_>, u32) -> conntrack_codec::Result<()>,
         R: FnMut(usize, Result<()>),
     {
+        // As in `dump`: the summary counts the unparsable forgeries `receive` drops too.
+        let foreign_before = self.foreign;
         let first_seq =
             self.seqs
                 .reserve(count)
@@ -475,8 +480,8 @@ impl Socket {
                 }
             }
         }
-        h.summary.foreign = h.tracker.foreign();
-        self.foreign = self.foreign.saturating_add(h.summary.foreign);
+        self.foreign = self.foreign.saturating_add(h.tracker.foreign());
+        h.summary.foreign = self.foreign.saturating_sub(foreign_before);
         Ok(h.summary)
     }
 
