@@ -561,6 +561,84 @@ impl ConntrackRepr {
             family,
             ..ConntrackRepr::default()
         };
+        r.read_attrs(attrs)?;
+        Ok(r)
+    }
+
+    /// Reads a conntrack message into `self`, replacing everything it held: what
+    /// [`ConntrackRepr::parse`] returns, without making and moving a new value (this type
+    /// is over a kilobyte), for loops that read many entries into one, as a dump does.
+    ///
+    /// # Errors
+    /// As [`ConntrackRepr::parse`]; `self` then holds what was read before the error.
+    pub fn parse_into(&mut self, nf: &NfMsg<'_>) -> Result<()> {
+        if nf.subsystem() != Subsystem::Ctnetlink
+            || !matches!(nf.msg_num(), ct_msg::NEW | ct_msg::DELETE)
+        {
+            return Err(Error::UnexpectedMessage("not a conntrack entry"));
+        }
+        self.clear(nf.nfgen().family);
+        self.read_attrs(nf.attr_bytes())
+    }
+
+    /// Empties every field (naming each, so that a new field cannot be forgotten).
+    fn clear(&mut self, new_family: u8) {
+        let ConntrackRepr {
+            family,
+            orig,
+            reply,
+            status,
+            protoinfo,
+            helper,
+            nat_src,
+            timeout,
+            mark,
+            counters_orig,
+            counters_reply,
+            use_count,
+            id,
+            nat_dst,
+            master,
+            seq_adj_orig,
+            seq_adj_reply,
+            secmark,
+            zone,
+            secctx,
+            timestamp,
+            mark_mask,
+            labels,
+            labels_mask,
+            synproxy,
+            filter,
+            status_mask,
+            timestamp_event,
+            unknown,
+        } = self;
+        *family = new_family;
+        (*orig, *reply, *master) = (None, None, None);
+        (*status, *status_mask) = (None, None);
+        *protoinfo = None;
+        *helper = None;
+        (*nat_src, *nat_dst) = (None, None);
+        (*timeout, *mark, *mark_mask, *use_count, *id, *secmark) =
+            (None, None, None, None, None, None);
+        (*counters_orig, *counters_reply) = (None, None);
+        (*seq_adj_orig, *seq_adj_reply) = (None, None);
+        *zone = None;
+        *secctx = None;
+        *timestamp = None;
+        (*labels, *labels_mask) = (None, None);
+        *synproxy = None;
+        *filter = None;
+        *timestamp_event = None;
+        unknown.kept.clear();
+        unknown.overflow = 0;
+    }
+
+    /// Reads the attributes in `attrs` into `self`, over what it holds.
+    #[inline]
+    fn read_attrs(&mut self, attrs: &[u8]) -> Result<()> {
+        let r = self;
         let u = &mut r.unknown;
         for a in Attrs::new(attrs) {
             let a = a?;
@@ -596,7 +674,7 @@ impl ConntrackRepr {
                 _ => u.record(TOP, &a),
             }
         }
-        Ok(r)
+        Ok(())
     }
 
     /// Reads a message received from the kernel (a dump entry, a GET reply, an event).
@@ -783,6 +861,50 @@ mod tests {
         assert_eq!(view.secctx().unwrap(), None);
         assert_eq!(view.event_kind(), Some(EventKind::Update));
         assert_eq!(ConntrackRepr::try_from(&view).unwrap(), r);
+    }
+
+    #[test]
+    fn parse_into_replaces_everything() {
+        let full = sample();
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf);
+        let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
+        full.emit(&mut w, kind, flags::MULTI, 1).unwrap();
+        let first = w.len();
+        let small = ConntrackRepr {
+            family: 10,
+            mark: Some(3),
+            ..ConntrackRepr::default()
+        };
+        small.emit(&mut w, kind, 0, 2).unwrap();
+        let mut msgs = Messages::new(&buf[..first]).chain(Messages::new(&buf[first..]));
+        let mut r = ConntrackRepr::default();
+        fn nf(m: NlMsg<'_>) -> NfMsg<'_> {
+            NfMsg::new_checked(m).unwrap()
+        }
+        r.parse_into(&nf(msgs.next().unwrap().unwrap())).unwrap();
+        assert_eq!(r, full);
+        // A second, smaller entry leaves nothing of the first behind.
+        r.parse_into(&nf(msgs.next().unwrap().unwrap())).unwrap();
+        assert_eq!(r, small);
+        // Unknown attributes are emptied too.
+        r.unknown.record(TOP, &Attr::new(99, &[1, 2]));
+        r.parse_into(&nf(Messages::new(&buf[first..]).next().unwrap().unwrap()))
+            .unwrap();
+        assert!(r.unknown.is_empty());
+        // Not a conntrack entry: refused, as by `parse`.
+        let mut other = [0u8; 64];
+        let mut w = Writer::new(&mut other);
+        w.message(
+            msg_type(Subsystem::Ctnetlink, ct_msg::GET_STATS),
+            0,
+            1,
+            0,
+            |w| w.raw(&[2, 0, 0, 0]),
+        )
+        .unwrap();
+        let m = Messages::new(w.written()).next().unwrap().unwrap();
+        assert!(r.parse_into(&nf(m)).is_err());
     }
 
     #[test]
