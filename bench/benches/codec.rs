@@ -10,6 +10,7 @@ use std::hint::black_box;
 
 use conntrack_codec::ct::{request, Conntrack, ConntrackRepr};
 use conntrack_codec::fmt::{CtLine, Origin, Output};
+use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{msgtype, Messages, NlMsg, Writer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -87,6 +88,18 @@ fn parsing(c: &mut Criterion) {
                 .map(|m| ConntrackRepr::parse_msg(black_box(m)).expect("repr"))
                 .map(|r| r.mark.unwrap_or(0))
                 .fold(0u32, u32::wrapping_add)
+        })
+    });
+    g.bench_function("repr_into", |b| {
+        let mut r = ConntrackRepr::default();
+        b.iter(|| {
+            let mut marks = 0u32;
+            for m in entries() {
+                let nf = NfMsg::new_checked(black_box(m)).expect("nfnetlink");
+                r.parse_into(&nf).expect("repr");
+                marks = marks.wrapping_add(black_box(&r).mark.unwrap_or(0));
+            }
+            marks
         })
     });
     g.finish();

@@ -9,11 +9,13 @@
 //! ctbench fill N          create N IPv4 TCP entries with the bulk path (many per datagram)
 //! ctbench fill1 N         the same, one acknowledged request per entry (the C way)
 //! ctbench rawfill N       lower bound of fill: pre-built requests sent, answers not parsed
-//! ctbench dump            dump the table, every field of every entry extracted
+//! ctbench dump            dump the table, every entry read into one reused `ConntrackRepr`
+//! ctbench dump-view       the same dump, every field read through the zero-copy view
 //! ctbench rawdump         the same dump, messages counted, not parsed
 //! ctbench capture FILE    the same dump, raw netlink bytes written to FILE
-//! ctbench parse FILE K    extract every field of every message of FILE, K rounds
-//! ctbench parse-repr FILE K  the same into plain data (`ConntrackRepr`)
+//! ctbench parse FILE K    read every message of FILE into one reused `ConntrackRepr`
+//!                         (as the yardstick's `nfct_nlmsg_parse` into one reused object)
+//! ctbench parse-view FILE K  every field of every message through the zero-copy view
 //! ctbench format FILE K   format every entry of FILE as `conntrack -L` does, K rounds
 //! ctbench build N         build N create messages
 //! ctbench events N        receive the N new-entry events of a bulk create of N entries
@@ -36,10 +38,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conntrack_codec::ct::{
-    request, Conntrack, ConntrackRepr, ProtoInfo, Status, TcpInfo, TcpState, Tuple,
+    request, Conntrack, ConntrackRepr, ProtoInfo, Status, TcpFlags, TcpInfo, TcpState, Tuple,
 };
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin, Output};
+use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{flags, msgtype, Messages, NlMsg, Writer};
 use conntrack_io::{Acks, Error, Event, Events, Groups, Socket};
 
@@ -85,33 +88,28 @@ fn mix(h: u64, v: u64) -> u64 {
     h.wrapping_add(v)
 }
 
-fn mix_addr(h: u64, a: Option<IpAddr>) -> u64 {
+fn addr_bits(a: Option<IpAddr>) -> u64 {
     match a {
-        Some(IpAddr::V4(a)) => mix(h, u64::from(u32::from(a))),
+        Some(IpAddr::V4(a)) => u64::from(u32::from(a)),
         Some(IpAddr::V6(a)) => {
             let v = u128::from(a);
-            mix(h, (v as u64) ^ ((v >> 64) as u64))
+            (v as u64) ^ ((v >> 64) as u64)
         }
-        None => h,
+        None => 0,
     }
 }
 
-fn mix_tuple(mut h: u64, t: &Tuple) -> u64 {
-    h = mix_addr(h, t.src);
-    h = mix_addr(h, t.dst);
-    for v in [t.src_port, t.dst_port, t.icmp_id, t.icmpv6_id, t.zone] {
-        h = mix(h, u64::from(v.unwrap_or(0)));
-    }
-    for v in [
-        t.proto,
-        t.icmp_type,
-        t.icmp_code,
-        t.icmpv6_type,
-        t.icmpv6_code,
-    ] {
-        h = mix(h, u64::from(v.unwrap_or(0)));
-    }
-    h
+/// Every field of a tuple, packed into one number.
+fn tuple_bits(t: &Tuple) -> u64 {
+    let ports = u64::from(t.src_port.unwrap_or(0)) | u64::from(t.dst_port.unwrap_or(0)) << 16;
+    let icmp = u64::from(t.icmp_id.unwrap_or(0))
+        | u64::from(t.icmp_type.unwrap_or(0)) << 16
+        | u64::from(t.icmp_code.unwrap_or(0)) << 24
+        | u64::from(t.icmpv6_id.unwrap_or(0)) << 32
+        | u64::from(t.icmpv6_type.unwrap_or(0)) << 48
+        | u64::from(t.icmpv6_code.unwrap_or(0)) << 56;
+    let rest = u64::from(t.proto.unwrap_or(0)) | u64::from(t.zone.unwrap_or(0)) << 8;
+    addr_bits(t.src) ^ addr_bits(t.dst).rotate_left(32) ^ (ports | rest << 32) ^ icmp
 }
 
 fn opt<T: Into<u64>>(v: Option<T>) -> u64 {
@@ -124,59 +122,71 @@ fn opt<T: Into<u64>>(v: Option<T>) -> u64 {
 /// so that nothing can be optimized away.
 fn digest(v: &Conntrack<'_>) -> conntrack_codec::Result<u64> {
     let mut h = u64::from(v.family());
-    for t in [v.orig()?, v.reply()?, v.master()?].iter().flatten() {
-        h = mix_tuple(h, t);
+    if let Some(t) = v.orig()? {
+        h = mix(h, tuple_bits(&t));
+    }
+    if let Some(t) = v.reply()? {
+        h = mix(h, tuple_bits(&t));
+    }
+    if let Some(t) = v.master()? {
+        h = mix(h, tuple_bits(&t));
     }
     h = mix(h, opt(v.status()?.map(|s| s.0)));
-    h = mix(h, opt(v.timeout()?));
-    h = mix(h, opt(v.mark()?));
-    h = mix(h, opt(v.use_count()?));
-    h = mix(h, opt(v.id()?));
-    h = mix(h, opt(v.zone()?));
-    h = mix(h, opt(v.secmark()?));
-    for c in [v.counters_orig()?, v.counters_reply()?].iter().flatten() {
-        h = mix(h, opt(c.packets));
-        h = mix(h, opt(c.bytes));
+    h = mix(h, opt(v.timeout()?) << 32 | opt(v.mark()?));
+    h = mix(h, opt(v.use_count()?) << 32 | opt(v.id()?));
+    h = mix(h, opt(v.zone()?) << 32 | opt(v.secmark()?));
+    if let Some(c) = v.counters_orig()? {
+        h = mix(h, opt(c.packets) ^ opt(c.bytes).rotate_left(32));
+    }
+    if let Some(c) = v.counters_reply()? {
+        h = mix(h, opt(c.packets) ^ opt(c.bytes).rotate_left(32));
     }
     match v.protoinfo()? {
         Some(ProtoInfo::Tcp(t)) => {
-            h = mix(h, opt(t.state.map(u8::from)));
-            h = mix(h, opt(t.wscale_orig));
-            h = mix(h, opt(t.wscale_reply));
-            for f in [t.flags_orig, t.flags_reply].iter().flatten() {
-                h = mix(h, u64::from(f.flags) << 8 | u64::from(f.mask));
-            }
+            let flags =
+                |f: Option<TcpFlags>| f.map_or(0, |f| u64::from(f.flags) << 8 | u64::from(f.mask));
+            h = mix(
+                h,
+                opt(t.state.map(u8::from))
+                    | opt(t.wscale_orig) << 8
+                    | opt(t.wscale_reply) << 16
+                    | flags(t.flags_orig) << 24
+                    | flags(t.flags_reply) << 40,
+            );
         }
         Some(ProtoInfo::Sctp(s)) => {
-            h = mix(h, opt(s.state.map(u8::from)));
-            h = mix(h, opt(s.vtag_orig));
-            h = mix(h, opt(s.vtag_reply));
+            h = mix(
+                h,
+                opt(s.state.map(u8::from)) ^ opt(s.vtag_orig) << 8 ^ opt(s.vtag_reply) << 32,
+            );
         }
         Some(ProtoInfo::Dccp(d)) => {
-            h = mix(h, opt(d.state.map(u8::from)));
-            h = mix(h, opt(d.role.map(u8::from)));
-            h = mix(h, opt(d.handshake_seq));
+            h = mix(
+                h,
+                opt(d.state.map(u8::from)) ^ opt(d.role.map(u8::from)) << 8 ^ opt(d.handshake_seq),
+            );
         }
         None => {}
     }
     if let Some(t) = v.timestamp()? {
-        h = mix(h, opt(t.start));
-        h = mix(h, opt(t.stop));
+        h = mix(h, opt(t.start) ^ opt(t.stop));
     }
     if let Some(l) = v.labels()? {
         h = mix(h, u64::from(l.0[0] ^ l.0[1] ^ l.0[2] ^ l.0[3]));
     }
     h = mix(h, v.helper_name()?.map_or(0, |n| n.len() as u64));
     h = mix(h, v.secctx()?.map_or(0, |n| n.len() as u64));
-    for s in [v.seq_adj_orig()?, v.seq_adj_reply()?].iter().flatten() {
-        h = mix(h, opt(s.correction_pos));
-        h = mix(h, opt(s.offset_before));
-        h = mix(h, opt(s.offset_after));
+    for s in [v.seq_adj_orig()?, v.seq_adj_reply()?]
+        .into_iter()
+        .flatten()
+    {
+        h = mix(
+            h,
+            opt(s.correction_pos) ^ opt(s.offset_before) << 16 ^ opt(s.offset_after) << 32,
+        );
     }
     if let Some(s) = v.synproxy()? {
-        h = mix(h, opt(s.isn));
-        h = mix(h, opt(s.its));
-        h = mix(h, opt(s.tsoff));
+        h = mix(h, opt(s.isn) ^ opt(s.its) << 16 ^ opt(s.tsoff) << 32);
     }
     Ok(h)
 }
@@ -347,7 +357,8 @@ fn rawfill(n: usize) -> Res<()> {
     Ok(())
 }
 
-fn dump() -> Res<()> {
+/// The dump, every field of every entry read through the zero-copy view's getters.
+fn dump_view() -> Res<()> {
     let mut sock = open(64 * 1024)?;
     let mut n = 0u64;
     let mut h = 0u64;
@@ -364,6 +375,44 @@ fn dump() -> Res<()> {
             ControlFlow::Break(())
         }
     })?;
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(e) = bad {
+        return Err(e.into());
+    }
+    report("dump-view", n, secs);
+    if summary.interrupted {
+        eprintln!("dump: interrupted (the table changed during the walk)");
+    }
+    black_box(h);
+    Ok(())
+}
+
+/// The dump, every entry read into one reused [`ConntrackRepr`] straight from the message:
+/// what the C library does for each entry of its dump (`nfct_nlmsg_parse` into a
+/// `struct nf_conntrack`).
+fn dump() -> Res<()> {
+    let mut sock = open(64 * 1024)?;
+    let mut n = 0u64;
+    let mut h = 0u64;
+    let mut bad = None;
+    let mut e = ConntrackRepr::default();
+    let t0 = Instant::now();
+    let summary = sock.dump(
+        |w, seq| request::dump(w, seq, &DumpFilter::default()).map(drop),
+        |nf| match e.parse_into(&nf) {
+            Ok(()) => {
+                black_box(&e);
+                h = h.wrapping_add(u64::from(e.mark.unwrap_or(0)));
+                h = h.wrapping_add(e.orig.map_or(0, |t| u64::from(t.src_port.unwrap_or(0))));
+                n += 1;
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                bad = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     if let Some(e) = bad {
         return Err(e.into());
@@ -426,7 +475,8 @@ fn rawdump(capture: Option<&str>) -> Res<()> {
     Ok(())
 }
 
-fn parse(path: &str, rounds: usize) -> Res<()> {
+/// Every field of every message of the capture read through the zero-copy view's getters.
+fn parse_view(path: &str, rounds: usize) -> Res<()> {
     let data = read_capture(path)?;
     let mut n = 0u64;
     let mut h = 0u64;
@@ -441,17 +491,19 @@ fn parse(path: &str, rounds: usize) -> Res<()> {
             n += 1;
         }
     }
-    report("parse", n, t0.elapsed().as_secs_f64());
+    report("parse-view", n, t0.elapsed().as_secs_f64());
     black_box(h);
     Ok(())
 }
 
-/// `parse` into plain data: every message of the capture read into a [`ConntrackRepr`]
-/// (the analogue of `nfct_nlmsg_parse` filling a `struct nf_conntrack`).
-fn parse_repr(path: &str, rounds: usize) -> Res<()> {
+/// Every message of the capture read into one reused [`ConntrackRepr`] (every attribute
+/// decoded into plain data): the analogue of the yardstick's `nfct_nlmsg_parse` into one
+/// reused `struct nf_conntrack`.
+fn parse(path: &str, rounds: usize) -> Res<()> {
     let data = read_capture(path)?;
     let mut n = 0u64;
     let mut h = 0u64;
+    let mut e = ConntrackRepr::default();
     let t0 = Instant::now();
     for _ in 0..rounds {
         for m in Messages::new(black_box(&data)) {
@@ -459,13 +511,14 @@ fn parse_repr(path: &str, rounds: usize) -> Res<()> {
             if !is_data(&m) {
                 continue;
             }
-            let e = ConntrackRepr::parse_msg(m)?;
+            e.parse_into(&NfMsg::new_checked(m)?)?;
+            black_box(&e);
             h = h.wrapping_add(u64::from(e.mark.unwrap_or(0)));
             h = h.wrapping_add(e.orig.map_or(0, |t| u64::from(t.src_port.unwrap_or(0))));
             n += 1;
         }
     }
-    report("parse-repr", n, t0.elapsed().as_secs_f64());
+    report("parse", n, t0.elapsed().as_secs_f64());
     black_box(h);
     Ok(())
 }
@@ -489,6 +542,7 @@ fn format(path: &str, rounds: usize) -> Res<()> {
     };
     let mut sink = Sink(0);
     let mut n = 0u64;
+    let mut entry = ConntrackRepr::default();
     let t0 = Instant::now();
     for _ in 0..rounds {
         for m in Messages::new(black_box(&data)) {
@@ -496,7 +550,7 @@ fn format(path: &str, rounds: usize) -> Res<()> {
             if !is_data(&m) {
                 continue;
             }
-            let entry = ConntrackRepr::parse_msg(m)?;
+            entry.parse_into(&NfMsg::new_checked(m)?)?;
             writeln!(sink, "{}", CtLine::new(&entry, Origin::Dump, &out, &()))?;
             n += 1;
         }
@@ -605,8 +659,9 @@ fn flush() -> Res<()> {
     Ok(())
 }
 
-const USAGE: &str = "usage: ctbench fill N | fill1 N | rawfill N | dump | rawdump | capture FILE \
-                     | parse FILE K | parse-repr FILE K | format FILE K | build N | events N | flush";
+const USAGE: &str = "usage: ctbench fill N | fill1 N | rawfill N | dump | dump-view | rawdump \
+                     | capture FILE \
+                     | parse FILE K | parse-view FILE K | format FILE K | build N | events N | flush";
 
 fn run(args: &[String]) -> Res<()> {
     let num = |i: usize| -> Res<usize> {
@@ -619,10 +674,11 @@ fn run(args: &[String]) -> Res<()> {
         Some("fill1") => fill1(num(2)?),
         Some("rawfill") => rawfill(num(2)?),
         Some("dump") => dump(),
+        Some("dump-view") => dump_view(),
         Some("rawdump") => rawdump(None),
         Some("capture") => rawdump(Some(arg(2)?)),
         Some("parse") => parse(arg(2)?, num(3)?),
-        Some("parse-repr") => parse_repr(arg(2)?, num(3)?),
+        Some("parse-view") => parse_view(arg(2)?, num(3)?),
         Some("format") => format(arg(2)?, num(3)?),
         Some("build") => build(num(2)?),
         Some("events") => events(num(2)?),
