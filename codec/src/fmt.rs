@@ -703,7 +703,9 @@ impl<'a, L: LabelNames + ?Sized> CtLine<'a, L> {
             out.field(format_args!("--reply-zone {z}"))?;
         }
         let fam = e.family;
-        let status = e.status.unwrap_or_default();
+        // The library's NAT test: the NAT_DONE bit (taken as set when the status is absent)
+        // and a reply address whose first 32 bits differ.
+        let nat_done = |bit: Status| e.status.is_none_or(|s| s.contains(bit));
         let first_word_differs = |a: Option<IpAddr>, b: Option<IpAddr>| {
             let w = |x: Option<IpAddr>| match x {
                 Some(IpAddr::V4(v)) => v.octets(),
@@ -715,8 +717,8 @@ impl<'a, L: LabelNames + ?Sized> CtLine<'a, L> {
             };
             w(a) != w(b)
         };
-        let dnat = status.contains(Status::DST_NAT) && first_word_differs(reply.src, orig.dst);
-        let snat = status.contains(Status::SRC_NAT) && first_word_differs(reply.dst, orig.src);
+        let dnat = nat_done(Status::DST_NAT_DONE) && first_word_differs(reply.src, orig.dst);
+        let snat = nat_done(Status::SRC_NAT_DONE) && first_word_differs(reply.dst, orig.src);
         out.field(format_args!(
             "-s {} -d {} {} {} {} {}",
             addr_or_unspecified(orig.src, fam),
