@@ -1,20 +1,36 @@
 //! The conntrack view and repr over arbitrary bytes: every getter of `Conntrack`, then
 //! `ConntrackRepr::parse`; when both accept a message they must agree field by field.
+//! `ConntrackRepr::parse_into` into one value reused across inputs (so it starts from
+//! whatever the last input left) must give what `parse` gives.
 //!
 //! The input is read twice: as received netlink bytes (the seeds are kernel captures), and
 //! as the attributes of a well-framed `CT_NEW` and `CT_DELETE` message (so that mutations
 //! need not keep `nlmsg_len` right).
 #![no_main]
 
+use std::cell::RefCell;
+
 use conntrack_codec::ct::{Conntrack, ConntrackRepr, EventKind};
+use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
 use conntrack_codec::nl::{flags, Messages, NlMsg};
 use conntrack_fuzz::{ct_every_getter, synth};
 use libfuzzer_sys::fuzz_target;
 
+thread_local! {
+    static REUSED: RefCell<ConntrackRepr> = RefCell::new(ConntrackRepr::default());
+}
+
 fn check(msg: NlMsg<'_>) {
     let _ = EventKind::of(&msg);
     let repr = ConntrackRepr::parse_msg(msg);
+    if let Ok(nf) = NfMsg::new_checked(msg) {
+        REUSED.with_borrow_mut(|reused| match (reused.parse_into(&nf), &repr) {
+            (Ok(()), Ok(r)) => assert_eq!(&*reused, r, "parse_into and parse differ"),
+            (Err(e), Err(e2)) => assert_eq!(&e, e2),
+            (a, b) => panic!("parse_into {a:?}, parse {b:?}"),
+        });
+    }
     match Conntrack::parse(msg) {
         Ok(view) => {
             ct_every_getter(&view, repr.as_ref().ok());
