@@ -24,6 +24,9 @@ fn forged_answers_during_a_get_are_dropped_and_counted() {
     let ns = Netns::new("hard-get");
     let mut sock = ns.socket();
     let forger = ns.socket();
+    // The forger runs in this thread, which is also the reader: a blocking send to a full
+    // queue would never return. Non-blocking, a full queue fails the test at once instead.
+    forger.set_nonblocking(true).expect("non-blocking forger");
     let target = sock.portid();
     for i in [1u32, 2, 3] {
         sock.execute(|w, seq| create(w, seq, i)).expect("create");
@@ -66,6 +69,9 @@ fn forged_parts_during_a_dump_are_dropped_and_counted() {
     let ns = Netns::new("hard-dump");
     let mut sock = ns.socket();
     let forger = ns.socket();
+    // The forger runs in this thread, which is also the reader: a blocking send to a full
+    // queue would never return. Non-blocking, a full queue fails the test at once instead.
+    forger.set_nonblocking(true).expect("non-blocking forger");
     let target = sock.portid();
     create_entries(&mut sock, N);
     let mut expected = 0;
@@ -107,6 +113,9 @@ fn forged_answers_during_a_bulk_are_dropped_and_counted() {
     let ns = Netns::new("hard-bulk");
     let mut sock = ns.socket();
     let forger = ns.socket();
+    // The forger runs in this thread, which is also the reader: a blocking send to a full
+    // queue would never return. Non-blocking, a full queue fails the test at once instead.
+    forger.set_nonblocking(true).expect("non-blocking forger");
     let target = sock.portid();
     // Room for a window of forgeries and answers: the forger writes while our thread is
     // inside `build`, so a full queue would block it (and the kernel's ACKs would be lost).
