@@ -6,6 +6,8 @@
 //! Nothing here is fuzzed by itself; the targets in `fuzz_targets/` use it.
 
 pub mod arb;
+/// The classic-BPF checker and interpreter of the codec's property tests.
+#[path = "../../codec/tests/bpf_vm/mod.rs"]
 pub mod bpf;
 
 use core::fmt::{self, Write};

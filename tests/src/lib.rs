@@ -3,6 +3,8 @@
 //! Every live test runs in its own network namespace, created here and removed on drop, so
 //! tests can run in parallel and never touch the host's conntrack table.
 
+pub mod alloc;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1097,8 +1097,6 @@ impl<'o> Asm<'o> {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-
     use super::*;
     use crate::ct::Tuple;
     use crate::ct::{l4proto, ConntrackRepr, ProtoInfo, SctpInfo, SctpState, TcpInfo, TcpState};
@@ -1196,25 +1194,24 @@ mod tests {
         assert_eq!(prog.last().unwrap().code & 0x07, RET);
     }
 
-    fn compile<const N: usize>(f: &EventFilter<N>) -> std::vec::Vec<BpfInsn> {
-        let mut out = std::vec![BpfInsn::default(); MAX_INSNS];
+    fn compile<const N: usize>(f: &EventFilter<N>) -> heapless::Vec<BpfInsn, MAX_INSNS> {
+        let mut out = [BpfInsn::default(); MAX_INSNS];
         let n = f.compile(&mut out).unwrap();
-        out.truncate(n);
-        check(&out);
-        out
+        let prog = heapless::Vec::from_slice(&out[..n]).unwrap();
+        check(&prog);
+        prog
     }
 
-    fn event(entry: &ConntrackRepr, msg: u8, fl: u16) -> std::vec::Vec<u8> {
-        let mut buf = std::vec![0u8; 1024];
+    fn event(entry: &ConntrackRepr, msg: u8, fl: u16) -> heapless::Vec<u8, 1024> {
+        let mut buf = [0u8; 1024];
         let mut w = Writer::new(&mut buf);
         let r = entry
             .emit(&mut w, msg_type(Subsystem::Ctnetlink, msg), fl, 0)
             .unwrap();
-        buf.truncate(r.end);
-        buf
+        heapless::Vec::from_slice(&buf[..r.end]).unwrap()
     }
 
-    fn new_event(entry: &ConntrackRepr) -> std::vec::Vec<u8> {
+    fn new_event(entry: &ConntrackRepr) -> heapless::Vec<u8, 1024> {
         event(entry, ct_msg::NEW, flags::CREATE | flags::EXCL)
     }
 

@@ -1,8 +1,10 @@
-//! A classic-BPF checker and interpreter, copied from the codec's `tests/prop_bpf.rs` (this
-//! project's code): `kernel_check` re-implements the kernel's `bpf_check_classic`, `run`
-//! executes a program with the kernel's semantics (netlink ancillary loads included), and
-//! `wants` says what a filter means, written from its documentation.
-#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+//! A classic-BPF checker and interpreter, shared by the codec's `tests/prop_bpf.rs` and the
+//! fuzz crate (`fuzz/src/lib.rs` includes this file): `kernel_check` re-implements the
+//! kernel's `bpf_check_classic`, `run` executes a program with the kernel's semantics
+//! (netlink ancillary loads included), and `wants` says what a filter means, written from
+//! its documentation. The numbers are taken from the uapi headers, not from the compiler, so
+//! that a wrong constant there cannot hide.
+#![allow(dead_code, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 use core::net::IpAddr;
 
@@ -14,50 +16,50 @@ use conntrack_codec::filter::bpf::{
 // ---------------------------------------------------------------------------------------
 // Classic BPF, from linux/bpf_common.h and linux/filter.h.
 
-const BPF_LD: u16 = 0x00;
-const BPF_LDX: u16 = 0x01;
-const BPF_ST: u16 = 0x02;
-const BPF_STX: u16 = 0x03;
-const BPF_ALU: u16 = 0x04;
-const BPF_JMP: u16 = 0x05;
-const BPF_RET: u16 = 0x06;
-const BPF_MISC: u16 = 0x07;
-const BPF_W: u16 = 0x00;
-const BPF_H: u16 = 0x08;
-const BPF_B: u16 = 0x10;
-const BPF_IMM: u16 = 0x00;
-const BPF_ABS: u16 = 0x20;
-const BPF_IND: u16 = 0x40;
-const BPF_MEM: u16 = 0x60;
-const BPF_LEN: u16 = 0x80;
-const BPF_MSH: u16 = 0xa0;
-const BPF_ADD: u16 = 0x00;
-const BPF_SUB: u16 = 0x10;
-const BPF_MUL: u16 = 0x20;
-const BPF_DIV: u16 = 0x30;
-const BPF_OR: u16 = 0x40;
-const BPF_AND: u16 = 0x50;
-const BPF_LSH: u16 = 0x60;
-const BPF_RSH: u16 = 0x70;
-const BPF_NEG: u16 = 0x80;
-const BPF_MOD: u16 = 0x90;
-const BPF_XOR: u16 = 0xa0;
-const BPF_JA: u16 = 0x00;
-const BPF_JEQ: u16 = 0x10;
-const BPF_JGT: u16 = 0x20;
-const BPF_JGE: u16 = 0x30;
-const BPF_JSET: u16 = 0x40;
-const BPF_K: u16 = 0x00;
-const BPF_X: u16 = 0x08;
-const BPF_A: u16 = 0x10;
-const BPF_TAX: u16 = 0x00;
-const BPF_TXA: u16 = 0x80;
-const BPF_MAXINSNS: usize = 4096;
-const BPF_MEMWORDS: u32 = 16;
-const SKF_AD_OFF: i32 = -0x1000;
-const SKF_AD_NLATTR: i32 = 12;
-const SKF_AD_NLATTR_NEST: i32 = 16;
-const SKF_AD_MAX: i32 = 64;
+pub const BPF_LD: u16 = 0x00;
+pub const BPF_LDX: u16 = 0x01;
+pub const BPF_ST: u16 = 0x02;
+pub const BPF_STX: u16 = 0x03;
+pub const BPF_ALU: u16 = 0x04;
+pub const BPF_JMP: u16 = 0x05;
+pub const BPF_RET: u16 = 0x06;
+pub const BPF_MISC: u16 = 0x07;
+pub const BPF_W: u16 = 0x00;
+pub const BPF_H: u16 = 0x08;
+pub const BPF_B: u16 = 0x10;
+pub const BPF_IMM: u16 = 0x00;
+pub const BPF_ABS: u16 = 0x20;
+pub const BPF_IND: u16 = 0x40;
+pub const BPF_MEM: u16 = 0x60;
+pub const BPF_LEN: u16 = 0x80;
+pub const BPF_MSH: u16 = 0xa0;
+pub const BPF_ADD: u16 = 0x00;
+pub const BPF_SUB: u16 = 0x10;
+pub const BPF_MUL: u16 = 0x20;
+pub const BPF_DIV: u16 = 0x30;
+pub const BPF_OR: u16 = 0x40;
+pub const BPF_AND: u16 = 0x50;
+pub const BPF_LSH: u16 = 0x60;
+pub const BPF_RSH: u16 = 0x70;
+pub const BPF_NEG: u16 = 0x80;
+pub const BPF_MOD: u16 = 0x90;
+pub const BPF_XOR: u16 = 0xa0;
+pub const BPF_JA: u16 = 0x00;
+pub const BPF_JEQ: u16 = 0x10;
+pub const BPF_JGT: u16 = 0x20;
+pub const BPF_JGE: u16 = 0x30;
+pub const BPF_JSET: u16 = 0x40;
+pub const BPF_K: u16 = 0x00;
+pub const BPF_X: u16 = 0x08;
+pub const BPF_A: u16 = 0x10;
+pub const BPF_TAX: u16 = 0x00;
+pub const BPF_TXA: u16 = 0x80;
+pub const BPF_MAXINSNS: usize = 4096;
+pub const BPF_MEMWORDS: u32 = 16;
+pub const SKF_AD_OFF: i32 = -0x1000;
+pub const SKF_AD_NLATTR: i32 = 12;
+pub const SKF_AD_NLATTR_NEST: i32 = 16;
+pub const SKF_AD_MAX: i32 = 64;
 
 fn class(code: u16) -> u16 {
     code & 0x07
