@@ -182,6 +182,49 @@ fn every_protocol_in_both_families() {
             );
         }
     }
+    // DCCP: the codec knows it, but recent kernels no longer track it; they keep the
+    // entry as a generic one, dropping ports and protocol state. Say which this kernel does.
+    let dccp = ConntrackRepr {
+        protoinfo: Some(ProtoInfo::Dccp(conntrack_codec::ct::DccpInfo {
+            state: Some(conntrack_codec::ct::DccpState::Open),
+            role: Some(conntrack_codec::ct::DccpRole::Client),
+            handshake_seq: Some(1),
+        })),
+        ..entry(Tuple::ports(
+            l4proto::DCCP,
+            v4(192, 0, 2, 9),
+            v4(198, 51, 100, 9),
+            6000,
+            5001,
+        ))
+    };
+    sock.create(&dccp).unwrap();
+    let filter = DumpFilter {
+        family: 2,
+        orig: Some((
+            Tuple {
+                proto: Some(l4proto::DCCP),
+                ..Tuple::default()
+            },
+            filter_flags::PROTO_NUM,
+        )),
+        ..DumpFilter::default()
+    };
+    let got = list_all(&mut sock, &filter);
+    assert_eq!(got.len(), 1);
+    match got[0].protoinfo {
+        Some(ProtoInfo::Dccp(d)) => {
+            assert_eq!(d.state, Some(conntrack_codec::ct::DccpState::Open));
+            assert_eq!(got[0].orig.unwrap().src_port, Some(6000));
+            println!("DCCP: this kernel tracks it (ports and state kept)");
+        }
+        _ => {
+            assert_eq!(got[0].orig.unwrap().src_port, None);
+            println!("DCCP: this kernel has no DCCP tracker; the entry is kept as a generic one");
+        }
+    }
+    sock.flush(&filter).unwrap();
+
     // Family dumps split the table; the tool agrees on every line.
     let v4s = list_all(&mut sock, &DumpFilter::family(2));
     let v6s = list_all(&mut sock, &DumpFilter::family(10));
