@@ -164,7 +164,23 @@ pub fn write_message(
     nfgen: NfGenMsg,
     body: impl FnOnce(&mut Writer<'_>) -> Result<()>,
 ) -> Result<core::ops::Range<usize>> {
-    w.message(msg_type(subsys, msg), flags, seq, 0, |w| {
+    write_typed(w, msg_type(subsys, msg), flags, seq, nfgen, body)
+}
+
+/// Writes one whole nfnetlink message of type `kind` (a full `nlmsg_type`): the header (port
+/// id 0), `nfgen`, then the attributes `body` writes. Returns the message's byte range.
+///
+/// # Errors
+/// [`Error::BufferTooSmall`] or what `body` returns; the writer is then left as it was.
+pub fn write_typed(
+    w: &mut Writer<'_>,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    nfgen: NfGenMsg,
+    body: impl FnOnce(&mut Writer<'_>) -> Result<()>,
+) -> Result<core::ops::Range<usize>> {
+    w.message(kind, flags, seq, 0, |w| {
         nfgen.emit(w)?;
         body(w)
     })

@@ -8,7 +8,7 @@ use crate::ct::status::Status;
 use crate::ct::tuple::{opt, Tuple};
 use crate::ct::unknown::{attr_len, sum, Unknowns, TOP};
 use crate::filter::FilterFlags;
-use crate::nfnl::{ct_msg, msg_type, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
+use crate::nfnl::{ct_msg, msg_type, write_typed, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
 use crate::nl::{flags, Attr, Attrs, NlMsg, NlMsgHeader, Writer};
 use crate::{Error, Result};
 
@@ -790,15 +790,12 @@ impl ConntrackRepr {
         flags: u16,
         seq: u32,
     ) -> Result<core::ops::Range<usize>> {
-        w.message(kind, flags, seq, 0, |w| {
-            NfGenMsg {
-                family: self.family,
-                version: NFNETLINK_V0,
-                res_id: 0,
-            }
-            .emit(w)?;
-            self.emit_attrs(w)
-        })
+        let nfgen = NfGenMsg {
+            family: self.family,
+            version: NFNETLINK_V0,
+            res_id: 0,
+        };
+        write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
     }
 
     /// Whether the entry's status says it saw no reply yet (`[UNREPLIED]`).

@@ -6,7 +6,7 @@ use crate::ct::attrs::{expect, expect_nat};
 use crate::ct::tuple::opt;
 use crate::ct::unknown::{attr_len, sum, UnknownSink, Unknowns, TOP};
 use crate::ct::{EventKind, Tuple};
-use crate::nfnl::{exp_msg, msg_type, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
+use crate::nfnl::{exp_msg, msg_type, write_typed, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
 use crate::nl::{flags, Attr, Attrs, NlMsg, NlMsgHeader, Writer};
 use crate::{Error, Result};
 
@@ -217,15 +217,12 @@ impl ExpectRepr {
         flags: u16,
         seq: u32,
     ) -> Result<core::ops::Range<usize>> {
-        w.message(kind, flags, seq, 0, |w| {
-            NfGenMsg {
-                family: self.family,
-                version: NFNETLINK_V0,
-                res_id: 0,
-            }
-            .emit(w)?;
-            self.emit_attrs(w)
-        })
+        let nfgen = NfGenMsg {
+            family: self.family,
+            version: NFNETLINK_V0,
+            res_id: 0,
+        };
+        write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
     }
 }
 
