@@ -6,6 +6,7 @@
 mod cli_support;
 
 use cli_support::{all_passed, compare, need_reference, ours, run, same_table, words, Netns, REAL};
+use conntrack_tests::scenario::{RULES, TRAFFIC};
 
 /// Entries made by request (with the reference tool).
 pub const INSERTS: &str = "\
@@ -29,57 +30,6 @@ pub const INSERTS: &str = "\
 -I -s 10.0.0.3 -d 10.0.2.1 -p udp --sport 5 --dport 6 -t 999 -m 0x101 --label-add big
 -I -s 10.0.0.4 -d 10.0.2.1 -p udp --sport 5 --dport 7 -t 999 -u ASSURED
 ";
-
-/// Real traffic on lo: a TCP exchange through a DNAT rule, an FTP control connection over
-/// IPv4 and IPv6 (the helper makes expectations), UDP through an SNAT rule and to ::1.
-pub const TRAFFIC: &str = r#"
-import socket, threading
-def ftp(family, addr, answer):
-    srv = socket.socket(family); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, 21)); srv.listen(1)
-    def serve():
-        c, _ = srv.accept(); c.sendall(b"220 ready\r\n"); c.recv(100)
-        c.sendall(answer); c.recv(100); c.close()
-    t = threading.Thread(target=serve); t.start()
-    f = socket.create_connection((addr, 21)); f.recv(100); f.sendall(b"PASV\r\n")
-    f.recv(100); f.sendall(b"QUIT\r\n"); t.join(); f.close()
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 8080)); srv.listen(1)
-def serve():
-    c, _ = srv.accept(); c.sendall(c.recv(100)); c.close()
-t = threading.Thread(target=serve); t.start()
-cl = socket.create_connection(("127.0.0.1", 9999)); cl.sendall(b"hello"); cl.recv(100); cl.close()
-t.join()
-ftp(socket.AF_INET, "127.0.0.1", b"227 Entering Passive Mode (127,0,0,1,195,80)\r\n")
-ftp(socket.AF_INET6, "::1", b"229 Entering Extended Passive Mode (|||50123|)\r\n")
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1", 7777))
-u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u6.sendto(b"y", ("::1", 5353))
-"#;
-
-/// The FTP helper, labels by rule (so that the label extension exists), and NAT.
-pub const RULES: &str = r#"
-table inet t {
-    ct helper ftp-std {
-        type "ftp" protocol tcp
-    }
-    chain out {
-        type filter hook output priority 0; policy accept;
-        ct mark 0xdeadbeef ct label set 1
-        tcp dport 21 ct helper set "ftp-std"
-        ct state new accept
-    }
-}
-table ip nat {
-    chain out {
-        type nat hook output priority -100; policy accept;
-        tcp dport 9999 dnat to 127.0.0.1:8080
-    }
-    chain post {
-        type nat hook postrouting priority 100; policy accept;
-        udp dport 7777 snat to 127.0.0.5:4000
-    }
-}
-"#;
 
 /// The listings compared.
 const LISTS: &[&str] = &[

@@ -14,6 +14,7 @@ use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 use conntrack_codec::labels::LabelMap;
 use conntrack_codec::nl::{Messages, Writer};
+use conntrack_tests::scenario::{RULES, TRAFFIC};
 use conntrack_tests::{connlabel_conf, raw_dump, Netns};
 
 /// Entries made with `conntrack -I`, so both tools see the same table.
@@ -34,60 +35,6 @@ const INSERTS: &[&str] = &[
     "-s 1:0:0:0:1:0:0:0 -d 2001:0:0:1:0:0:1:1 -p udp --sport 7 --dport 8 -t 29",
     "-s fe80::abcd -d ::2 -p udp --sport 9 --dport 10 -t 29 -m 4294967295",
 ];
-
-/// Real traffic on lo: a TCP exchange through a DNAT rule, UDP through an SNAT rule, pings.
-const TRAFFIC: &str = r#"
-import socket, threading
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 8080)); srv.listen(1)
-def serve():
-    c, _ = srv.accept(); c.sendall(c.recv(100)); c.close()
-t = threading.Thread(target=serve); t.start()
-cl = socket.create_connection(("127.0.0.1", 9999)); cl.sendall(b"hello"); cl.recv(100); cl.close()
-t.join()
-ftp = socket.socket(); ftp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ftp.bind(("127.0.0.1", 21)); ftp.listen(1)
-def ftp_serve():
-    c, _ = ftp.accept(); c.sendall(b"220 ready\r\n"); c.recv(100)
-    c.sendall(b"227 Entering Passive Mode (127,0,0,1,195,80)\r\n"); c.recv(100); c.close()
-t = threading.Thread(target=ftp_serve); t.start()
-f = socket.create_connection(("127.0.0.1", 21)); f.recv(100); f.sendall(b"PASV\r\n")
-f.recv(100); f.sendall(b"QUIT\r\n"); t.join(); f.close()
-ftp6 = socket.socket(socket.AF_INET6); ftp6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ftp6.bind(("::1", 21)); ftp6.listen(1)
-def ftp6_serve():
-    c, _ = ftp6.accept(); c.sendall(b"220 ready\r\n"); c.recv(100)
-    c.sendall(b"229 Entering Extended Passive Mode (|||50123|)\r\n"); c.recv(100); c.close()
-t = threading.Thread(target=ftp6_serve); t.start()
-f = socket.create_connection(("::1", 21)); f.recv(100); f.sendall(b"EPSV\r\n")
-f.recv(100); f.sendall(b"QUIT\r\n"); t.join(); f.close()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1", 7777))
-u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u6.sendto(b"y", ("::1", 5353))
-"#;
-
-const RULES: &str = r#"
-table inet t {
-    ct helper ftp-std {
-        type "ftp" protocol tcp
-    }
-    chain out {
-        type filter hook output priority 0; policy accept;
-        ct mark 0xdeadbeef ct label set 1
-        tcp dport 21 ct helper set "ftp-std"
-        ct state new accept
-    }
-}
-table ip nat {
-    chain out {
-        type nat hook output priority -100; policy accept;
-        tcp dport 9999 dnat to 127.0.0.1:8080
-    }
-    chain post {
-        type nat hook postrouting priority 100; policy accept;
-        udp dport 7777 snat to 127.0.0.5:4000
-    }
-}
-"#;
 
 fn set_labels(ns: &Netns, orig: Tuple, bits: &[u16]) {
     let mut labels = Labels::default();
