@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod clock;
 mod conntrack;
 mod error;
 mod events;

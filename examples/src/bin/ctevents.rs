@@ -492,41 +492,8 @@ fn name_if_holds(pid: u64, inode: u64) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// Waits for SIGINT or SIGTERM on a thread of its own, then ends the program: once the
-/// handlers are installed it says so on `ready`.
-fn on_signal_exit(table: Table, ready: std::sync::mpsc::Sender<std::io::Result<()>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    rt.block_on(async {
-        let (mut int, mut term) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(i), Ok(t)) => (i, t),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
-        std::future::poll_fn(|cx| {
-            if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-    });
+/// Ends the program on SIGINT or SIGTERM: the summary on stderr, exit status 0.
+fn on_signal_exit(table: Table) {
     // Every line is flushed while the lock is held: taking it waits for the line being
     // written, if any, and keeps the main thread from starting another.
     let _stdout = std::io::stdout().lock();
@@ -576,19 +543,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let table = args.table;
-    std::thread::spawn(move || on_signal_exit(table, ready_tx));
-    match ready_rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("ctevents: cannot catch signals: {e}");
-            return ExitCode::from(1);
-        }
-        Err(_) => {
-            eprintln!("ctevents: cannot catch signals");
-            return ExitCode::from(1);
-        }
+    if let Err(e) = conntrack_cli::signals::on_stop(move |_| on_signal_exit(table)) {
+        eprintln!("ctevents: cannot catch signals: {e}");
+        return ExitCode::from(1);
     }
     let mut events = match open(&args) {
         Ok(e) => e,
@@ -618,10 +576,10 @@ fn main() -> ExitCode {
             id: args.id,
             ktimestamp: args.ktimestamp,
             labels: labels.is_some(),
-            ..conntrack_examples::output_now()
+            ..conntrack_io::clock::output_now()
         };
         if args.timestamp {
-            out.event_time = Some(conntrack_examples::now_micros());
+            out.event_time = Some(conntrack_io::clock::now_micros());
         }
         let printed = match events.next() {
             Ok(Some(Event::Conntrack(ev))) => match ConntrackRepr::try_from(&ev.entry) {

@@ -67,7 +67,7 @@ async fn run() -> Result<(), BoxError> {
 
     let out = conntrack_codec::fmt::Output {
         extended: true,
-        ..conntrack_examples::output_now()
+        ..conntrack_io::clock::output_now()
     };
     loop {
         // Wait for events, or for a signal to stop.

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let out = conntrack_examples::output_now();
+    let out = conntrack_io::clock::output_now();
     let stdout = std::io::stdout();
     let mut stdout = BufWriter::new(stdout.lock());
     let mut shown = 0u64;

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::exp::ExpectRepr;
-use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Style, Userspace, XML_EXP_HEADER, XML_HEADER};
+use conntrack_codec::fmt::{
+    CtLine, ExpLine, Origin, Style, Userspace, XML_EXP_FOOTER, XML_EXP_HEADER, XML_FOOTER,
+    XML_HEADER,
+};
 use conntrack_codec::labels::LabelNames;
 use conntrack_io::{Error as IoError, Event, Events, Groups, Socket};
 
@@ -26,43 +29,13 @@ static XML_OPEN: AtomicBool = AtomicBool::new(false);
 
 const ENOBUFS_WARNING: &str = "WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
 
-/// Waits for SIGINT or SIGTERM on a thread of its own, then ends the program as the tool's
-/// handler does. Says on `ready` once the handlers are in place.
-fn on_signal(expect: bool, ready: std::sync::mpsc::Sender<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    else {
-        let _ = ready.send(false);
-        return;
-    };
-    rt.block_on(async {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            let _ = ready.send(false);
-            return;
-        };
-        let _ = ready.send(true);
-        std::future::poll_fn(|cx| {
-            if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-    });
+/// Ends the program as the tool's handler of SIGINT and SIGTERM does: the XML footer if
+/// the header was printed, the number of events shown, exit status 0.
+fn on_signal(expect: bool) {
     // Taking the lock waits for the line being written, and keeps another from starting.
     let mut stdout = std::io::stdout().lock();
     if XML_OPEN.load(Ordering::SeqCst) {
-        let footer = if expect {
-            "</expect>\n"
-        } else {
-            "</conntrack>\n"
-        };
+        let footer = if expect { XML_EXP_FOOTER } else { XML_FOOTER };
         let _ = stdout.write_all(footer.as_bytes());
         let _ = stdout.flush();
     }
@@ -183,9 +156,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
     } else {
         filter::filter_init(c)?
     };
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || on_signal(expect, ready_tx));
-    if ready_rx.recv() != Ok(true) {
+    if crate::signals::on_stop(move |_| on_signal(expect)).is_err() {
         return Err(Fail::other("Can't open handler"));
     }
     let cur = ctx.cur.clone();
@@ -210,7 +181,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
             ctx.output(true)
         };
         if mask & o::TMS != 0 {
-            out.event_time = Some(conntrack_examples::now_micros());
+            out.event_time = Some(conntrack_io::clock::now_micros());
         }
         let event = match events.next() {
             Ok(Some(e)) => e,

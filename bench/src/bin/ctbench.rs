@@ -537,7 +537,7 @@ impl std::fmt::Write for Sink {
 fn format(path: &str, rounds: usize) -> Res<()> {
     let data = read_capture(path)?;
     let out = Output {
-        now: conntrack_examples::now_secs(),
+        now: conntrack_io::clock::now_secs(),
         ..Output::default()
     };
     let mut sink = Sink(0);

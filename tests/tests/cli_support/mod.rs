@@ -12,9 +12,25 @@ pub use conntrack_tests::Netns;
 /// The reference binary.
 pub const REAL: &str = "/usr/sbin/conntrack";
 
-/// Our binary.
+/// Our binary: `conntrack` of the `conntrack-cli` package, built next to this test
+/// (`cargo test --workspace` builds it; alone, run `cargo build -p conntrack-cli` first).
 pub fn ours() -> &'static str {
-    env!("CARGO_BIN_EXE_conntrack")
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test's own path");
+        let dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("the target directory");
+        let path = dir.join("conntrack");
+        assert!(
+            path.exists(),
+            "{} is missing: build it with `cargo build -p conntrack-cli` \
+             (cargo test --workspace does)",
+            path.display()
+        );
+        path.to_string_lossy().into_owned()
+    })
 }
 
 /// What one run printed and returned.

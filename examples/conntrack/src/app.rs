@@ -1,54 +1,5 @@
-//! `conntrack`: a drop-in replacement for the `conntrack` program of conntrack-tools 1.4.7,
-//! built on `conntrack-codec` and `conntrack-io`.
-//!
-//! ```text
-//! cargo run --release -p conntrack-examples --bin conntrack -- -L
-//! ```
-//!
-//! Commands `-L`, `-G`, `-D`, `-I`, `-A`, `-U`, `-E`, `-F`, `-C`, `-S`, `-R FILE|-`, `-V`,
-//! `-h`, on the tables `conntrack`, `expect`, `dying` and `unconfirmed`, with every option of
-//! 1.4.7. The command line is read as glibc's `getopt_long` reads it (permutation, unique
-//! prefixes of long options, `--opt=value`, optional arguments only attached, grouped short
-//! options) and checked against the same table of which command takes which option; the
-//! output on stdout, the summary and error lines on stderr and the exit status (0, 1 on a
-//! failure or when nothing was changed, 2 on a bad parameter) are those of 1.4.7, verified
-//! side by side in `examples/tests/cli_*.rs`.
-//!
-//! 1.4.7's own behaviour is kept where it shows, since scripts depend on it: `-U` prints only
-//! some of the updated entries (the replies to its update and get requests fall out of
-//! step), sends updates without the entry's zone and with the command's address family;
-//! `-u` also sets the mark's value (`-I -m 5 -u ASSURED` creates mark 4); `-F -f ipv6`
-//! flushes every family; SCTP verification tags reach the kernel byte-swapped; the expected
-//! tuple of `-I expect` gets its protocol from `--tuple-port-*`; `-j ADDR` matches nothing
-//! when combined with another filter; `-R` shares `-o` and the `-l` filter of its last line
-//! across its lines.
-//!
-//! What differs:
-//! - filters go to the kernel where it applies them the same way (family, mark, status,
-//!   zone, and `CTA_FILTER` for IPv4 addresses, protocol, TCP/UDP ports and ICMP fields), so
-//!   the dump is smaller; every entry that arrives is still filtered exactly as 1.4.7 does;
-//! - deletes and updates of many entries go out in bulk (`-D` deletes on a second socket
-//!   while the dump goes on);
-//! - values 1.4.7 takes silently or crashes on are refused with exit status 2, after its own
-//!   checks: ports, ICMP fields and GRE keys out of range or not numbers, zones past 65535,
-//!   SCTP verification tags past 2^32-1, unknown SCTP states (1.4.7 crashes), `--id`
-//!   without a value (1.4.7 crashes);
-//! - `--labelmap FILE` (not in 1.4.7) reads label names from FILE instead of
-//!   `/etc/xtables/connlabel.conf`; it is considered only when no option of 1.4.7 matches;
-//! - `-E -b SIZE` sizes the event socket (1.4.7 sizes its request socket by mistake);
-//! - 1.4.7's memory errors are not reproduced: its crash on `-R` files whose lines use
-//!   labels, its stale line when an entry vanishes during `-D`.
-
-mod cnum;
-mod events;
-mod filter;
-mod getopt;
-mod model;
-mod out;
-mod parse;
-mod proto;
-mod run;
-mod usage;
+//! The program: the command line (or the lines of a `-R` file) in, the commands run, the
+//! failure reported as conntrack-tools 1.4.7 reports it.
 
 use std::process::ExitCode;
 
@@ -182,7 +133,7 @@ fn parse_file(ctx: &mut Ctx, name: &str) -> Result<Vec<Cmd>, Fail> {
         }
         let mut argv = vec![ctx.progname.clone()];
         argv.extend(split_line(line)?);
-        if let Some(path) = parse::prescan_labelmap(&argv) {
+        if let Some(path) = crate::parse::prescan_labelmap(&argv) {
             ctx.g.labelmap_path = Some(path);
         }
         let c = do_parse(argv, &mut ctx.g)?;
@@ -192,7 +143,9 @@ fn parse_file(ctx: &mut Ctx, name: &str) -> Result<Vec<Cmd>, Fail> {
     Ok(cmds)
 }
 
-fn main() -> ExitCode {
+/// The whole program: reads the process's arguments, runs the command(s), and returns the
+/// exit status.
+pub fn main() -> ExitCode {
     // conntrack-tools dies of SIGPIPE when its reader goes away; so do we.
     // SAFETY: restoring the default action of a signal before any thread exists.
     unsafe {
@@ -205,7 +158,7 @@ fn main() -> ExitCode {
         progname: argv.first().cloned().unwrap_or_else(|| "conntrack".into()),
         ..Ctx::default()
     };
-    ctx.g.labelmap_path = parse::prescan_labelmap(&argv);
+    ctx.g.labelmap_path = crate::parse::prescan_labelmap(&argv);
     let mut sock = match Socket::open() {
         Ok(s) => s,
         Err(_) => return report(&mut ctx, &Fail::other("Can't open handler")),

@@ -1,7 +1,7 @@
 //! Listing and deleting a large table with conntrack-tools 1.4.7 and with `conntrack`, side
 //! by side in a throwaway namespace, several runs interleaved; prints the medians and the
 //! ratios. Ignored by default (it takes a while): run it with `scripts/cli-bench`, or
-//! `cargo test --release -p conntrack-examples --test cli_bench -- --ignored --nocapture`.
+//! `cargo test --release -p conntrack-tests --test cli_bench -- --ignored --nocapture`.
 //! `CLI_BENCH_ENTRIES` (default 100000) and `CLI_BENCH_RUNS` (default 5) change the size
 //! and the number of runs.
 

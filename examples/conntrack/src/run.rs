@@ -117,9 +117,7 @@ fn build_failed(errno: i32, command: u32) -> Fail {
 
 /// The time fields of an [`Output`].
 pub fn clock(out: &mut Output) {
-    let now = conntrack_examples::now_secs();
-    out.now = now;
-    out.utc_offset = conntrack_examples::utc_offset(now);
+    conntrack_io::clock::set_now(out);
 }
 
 impl Ctx {
@@ -670,7 +668,7 @@ impl Ctx {
                 self.out.text(XML_EXP_HEADER);
             }
             if tms {
-                out.event_time = Some(conntrack_examples::now_micros());
+                out.event_time = Some(conntrack_io::clock::now_micros());
                 clock(&mut out);
             }
             self.out

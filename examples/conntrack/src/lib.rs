@@ -1,0 +1,55 @@
+//! `conntrack`: a drop-in replacement for the `conntrack` program of conntrack-tools 1.4.7,
+//! built on `conntrack-codec` and `conntrack-io`.
+//!
+//! ```text
+//! cargo run --release -p conntrack-cli --bin conntrack -- -L
+//! ```
+//!
+//! Commands `-L`, `-G`, `-D`, `-I`, `-A`, `-U`, `-E`, `-F`, `-C`, `-S`, `-R FILE|-`, `-V`,
+//! `-h`, on the tables `conntrack`, `expect`, `dying` and `unconfirmed`, with every option of
+//! 1.4.7. The command line is read as glibc's `getopt_long` reads it (permutation, unique
+//! prefixes of long options, `--opt=value`, optional arguments only attached, grouped short
+//! options) and checked against the same table of which command takes which option; the
+//! output on stdout, the summary and error lines on stderr and the exit status (0, 1 on a
+//! failure or when nothing was changed, 2 on a bad parameter) are those of 1.4.7, verified
+//! side by side in `examples/tests/cli_*.rs`.
+//!
+//! 1.4.7's own behaviour is kept where it shows, since scripts depend on it: `-U` prints only
+//! some of the updated entries (the replies to its update and get requests fall out of
+//! step), sends updates without the entry's zone and with the command's address family;
+//! `-u` also sets the mark's value (`-I -m 5 -u ASSURED` creates mark 4); `-F -f ipv6`
+//! flushes every family; SCTP verification tags reach the kernel byte-swapped; the expected
+//! tuple of `-I expect` gets its protocol from `--tuple-port-*`; `-j ADDR` matches nothing
+//! when combined with another filter; `-R` shares `-o` and the `-l` filter of its last line
+//! across its lines.
+//!
+//! What differs:
+//! - filters go to the kernel where it applies them the same way (family, mark, status,
+//!   zone, and `CTA_FILTER` for IPv4 addresses, protocol, TCP/UDP ports and ICMP fields), so
+//!   the dump is smaller; every entry that arrives is still filtered exactly as 1.4.7 does;
+//! - deletes and updates of many entries go out in bulk (`-D` deletes on a second socket
+//!   while the dump goes on);
+//! - values 1.4.7 takes silently or crashes on are refused with exit status 2, after its own
+//!   checks: ports, ICMP fields and GRE keys out of range or not numbers, zones past 65535,
+//!   SCTP verification tags past 2^32-1, unknown SCTP states (1.4.7 crashes), `--id`
+//!   without a value (1.4.7 crashes);
+//! - `--labelmap FILE` (not in 1.4.7) reads label names from FILE instead of
+//!   `/etc/xtables/connlabel.conf`; it is considered only when no option of 1.4.7 matches;
+//! - `-E -b SIZE` sizes the event socket (1.4.7 sizes its request socket by mistake);
+//! - 1.4.7's memory errors are not reproduced: its crash on `-R` files whose lines use
+//!   labels, its stale line when an entry vanishes during `-D`.
+
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod cnum;
+pub mod events;
+pub mod filter;
+pub mod getopt;
+pub mod model;
+pub mod out;
+pub mod parse;
+pub mod proto;
+pub mod run;
+pub mod signals;
+pub mod usage;
