@@ -62,14 +62,18 @@
 #![deny(unsafe_code)]
 
 pub mod clock;
+mod connlabels;
 mod conntrack;
 mod error;
 mod events;
 mod labels;
 mod ops;
+mod progname;
 mod socket;
+mod strerror;
 mod sys;
 
+pub use connlabels::Connlabels;
 pub use error::{Error, KernelError, Result};
 pub use events::{
     compile_filter, sock_filter, CtEvent, Event, EventStats, Events, ExpEvent, Groups, LossCause,
@@ -78,7 +82,9 @@ pub use events::{
 pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
+pub use progname::Prognames;
 pub use socket::{Builder, Datagram, SockFilter, Socket};
+pub use strerror::strerror;
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]

@@ -213,6 +213,9 @@ const CASES: &[&str] = &[
     "-L -) 5 -[ 1.1.1.1",
     "-L -e NEW",
     "-I -s 1.1.1.1 -d 2.2.2.2 -p udp --sport 1 --dport 2 -t 5 --tuple-src 3.3.3.3",
+    "-L -l zero --labelmap /etc/xtables/connlabel.conf",
+    "-L --labelm /etc/xtables/connlabel.conf",
+    "-L --labelmap=/nonexistent -o labels",
 ];
 
 #[test]
@@ -292,34 +295,6 @@ fn values_1_4_7_takes_silently_are_refused() {
         failures.push(format!("order of checks: {r:?}"));
     }
     all_passed(failures, cases.len() + 1);
-}
-
-/// `--labelmap FILE`, which 1.4.7 does not have, names labels from FILE; options of the
-/// tool keep their meaning and abbreviations (`--label` is still `-l`).
-#[test]
-fn labelmap_option() {
-    let ns = Netns::new("clilabelmap");
-    let path = std::env::temp_dir().join(format!("cli-labelmap-{}.conf", std::process::id()));
-    std::fs::write(&path, "3 three\n").expect("write map");
-    let p = path.to_str().expect("utf-8 path");
-    let r = run(&ns, ours(), &["-L", "-l", "three", "--labelmap", p], None);
-    assert_eq!(r.code, 0, "{r:?}");
-    let r = run(&ns, ours(), &["-L", "--labelm", p, "-l", "nosuch"], None);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("unknown label 'nosuch'"), "{r:?}");
-    let r = run(
-        &ns,
-        ours(),
-        &["-L", "--labelmap=/nonexistent", "-o", "labels"],
-        None,
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stderr
-            .starts_with("nfct_labelmap_new: No such file or directory\n"),
-        "{r:?}"
-    );
-    let _ = std::fs::remove_file(&path);
 }
 
 /// Without `CAP_NET_ADMIN` (user nobody): the same refusals, the same /proc fallbacks of

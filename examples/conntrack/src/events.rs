@@ -1,136 +1,332 @@
-//! `-E`: the event log of conntrack-tools 1.4.7 on the event stream of `conntrack-io`.
+//! The event loop that `conntrack -E` and `ctevents` share: receiving (in one place,
+//! [`receive`]), the look-up of the requesting program, the clock of each line, writing each
+//! line at once, and the end on SIGINT or SIGTERM (the XML footer if the header was printed,
+//! a summary on stderr, exit status 0). What each program prints is its [`Handler`].
 //!
-//! Each conntrack event that passes the same filters as `-L` is printed at once (flushed),
-//! with ` [USERSPACE] portid=N progname=P` when a request caused it; expectation events are
-//! printed as `-E expect` does. SIGINT or SIGTERM end the log: the XML footer if the header
-//! was printed, the number of events shown on stderr, exit status 0.
+//! [`run`] is `conntrack -E` and `-E expect`: the lines of 1.4.7, filtered as `-L` filters,
+//! with ` [USERSPACE] portid=N progname=P` when a request caused the event, and one warning
+//! per overrun of the receive queue.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::fmt::{
-    CtLine, ExpLine, Origin, Style, Userspace, XML_EXP_FOOTER, XML_EXP_HEADER, XML_FOOTER,
+    CtLine, ExpLine, Origin, Output, Style, Userspace, XML_EXP_FOOTER, XML_EXP_HEADER, XML_FOOTER,
     XML_HEADER,
 };
 use conntrack_codec::labels::LabelNames;
-use conntrack_io::{Error as IoError, Event, Events, Groups, Socket};
+use conntrack_io::{
+    Connlabels, CtEvent, Error as IoError, Event, Events, ExpEvent, Groups, Lost, Prognames,
+};
 
-use crate::filter;
-use crate::model::Obj;
+use crate::filter::{self, NetFilter};
+use crate::kernel::Kernel;
+use crate::model::{Obj, Tmpl};
+use crate::out::{Out, Term};
 use crate::parse::{cmd, ev, opt, out as o, Cmd, Fail};
-use crate::run::{clock, err2str, Ctx};
+use crate::run::{err2str, Ctx};
 
-/// Events printed, for the summary the signal handler prints.
-static SHOWN: AtomicU64 = AtomicU64::new(0);
-/// The XML header was printed: the footer is due.
-static XML_OPEN: AtomicBool = AtomicBool::new(false);
-
-const ENOBUFS_WARNING: &str = "WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
-
-/// Ends the program as the tool's handler of SIGINT and SIGTERM does: the XML footer if
-/// the header was printed, the number of events shown, exit status 0.
-fn on_signal(expect: bool) {
-    // Taking the lock waits for the line being written, and keeps another from starting.
-    let mut stdout = std::io::stdout().lock();
-    if XML_OPEN.load(Ordering::SeqCst) {
-        let footer = if expect { XML_EXP_FOOTER } else { XML_FOOTER };
-        let _ = stdout.write_all(footer.as_bytes());
-        let _ = stdout.flush();
-    }
-    let what = if expect {
-        "expectation events"
-    } else {
-        "flow events"
-    };
-    eprintln!(
-        "conntrack v1.4.7 (conntrack-tools): {} {what} have been shown.",
-        SHOWN.load(Ordering::SeqCst) as i32
-    );
-    std::process::exit(0);
+/// What a handler decides about one item of the stream.
+#[derive(Debug)]
+pub enum Next {
+    /// Print the line it wrote.
+    Print,
+    /// Print nothing.
+    Skip,
+    /// End the loop with this failure.
+    Stop(Fail),
 }
 
-/// The program names of requesting sockets, found in /proc as conntrack-tools 1.4.7 finds
-/// them; the last answer is kept for the same port id and socket inode.
+/// One program's part of the loop: the lines it prints and how it reports trouble.
+pub trait Handler {
+    /// The output settings of the next line (the loop fills in the clock).
+    fn output(&self) -> Output;
+
+    /// Writes the line of a conntrack event into `line` (without the newline); `userspace`
+    /// is the requester of the event, if a request caused it.
+    fn conntrack(
+        &mut self,
+        event: &CtEvent<'_>,
+        out: &Output,
+        userspace: Option<Userspace<'_>>,
+        line: &mut String,
+    ) -> Next;
+
+    /// Writes the line of an expectation event into `line`.
+    fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next;
+
+    /// Events were lost: `report` is the stream's report, if this item is one;
+    /// `overruns` the number of overruns the kernel reported (`ENOBUFS`) since the
+    /// previous item.
+    fn lost(&mut self, report: Option<&Lost>, overruns: u64, err: &mut dyn Write) -> Next;
+
+    /// The stream failed to give the next item.
+    fn error(&mut self, error: &IoError, err: &mut dyn Write) -> Next;
+}
+
+/// How a stream is printed and ended.
+pub struct Settings {
+    /// The XML header and footer, when the lines are XML.
+    pub xml: Option<(&'static str, &'static str)>,
+    /// Whether each line gets the time it was received (`-o timestamp`).
+    pub timestamp: bool,
+    /// The summary line printed on stderr at the end, from the numbers of events shown and
+    /// lost.
+    pub summary: Box<dyn Fn(u64, u64) -> String + Send>,
+}
+
+/// What the loop and the signal thread share.
 #[derive(Default)]
-struct Prognames {
-    last: Option<(u32, u64, Option<String>)>,
+struct Counts {
+    shown: AtomicU64,
+    lost: AtomicU64,
+    xml_open: AtomicBool,
 }
 
-impl Prognames {
-    fn get(&mut self, portid: u32) -> Option<String> {
-        let inode = netlink_inode(portid)?;
-        if let Some((p, i, name)) = &self.last {
-            if *p == portid && *i == inode {
-                return name.clone();
+/// The next item of the stream: the one place where events are received.
+///
+/// # Errors
+/// As [`Events::next`].
+pub fn receive(events: &mut Events) -> Result<Option<Event<'_>>, IoError> {
+    events.next()
+}
+
+/// A terminal that writes nowhere.
+fn nowhere() -> Term {
+    Term {
+        out: Out::new(Box::new(std::io::sink()), false),
+        err: Box::new(std::io::sink()),
+    }
+}
+
+/// Runs the stream until a signal ends the program (then the process exits with status 0)
+/// or `handler` stops it; returns the terminal and the failure.
+///
+/// # Errors
+/// SIGINT and SIGTERM cannot be caught (the terminal comes back with the error).
+pub fn run_loop(
+    mut events: Events,
+    settings: Settings,
+    term: Term,
+    handler: &mut dyn Handler,
+) -> Result<(Term, Fail), (Term, std::io::Error)> {
+    let term = Arc::new(Mutex::new(term));
+    let counts = Arc::new(Counts::default());
+    let (t, c) = (Arc::clone(&term), Arc::clone(&counts));
+    let Settings {
+        xml,
+        timestamp,
+        summary,
+    } = settings;
+    let caught = crate::signals::on_stop(move |_| {
+        let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (true, Some((_, footer))) = (c.xml_open.load(Ordering::SeqCst), xml) {
+            t.out.text(footer);
+        }
+        t.out.flush();
+        let line = summary(
+            c.shown.load(Ordering::SeqCst),
+            c.lost.load(Ordering::SeqCst),
+        );
+        t.err_line(line.as_bytes());
+        std::process::exit(0);
+    });
+    if let Err(e) = caught {
+        // The reaction was dropped with the thread that was not started.
+        let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+        return Err((std::mem::replace(&mut *t, nowhere()), e));
+    }
+    let mut prognames = Prognames::default();
+    let mut line = String::new();
+    let mut overruns = events.stats().overruns;
+    let fail = loop {
+        line.clear();
+        let mut out = handler.output();
+        conntrack_io::clock::set_now(&mut out);
+        if timestamp {
+            out.event_time = Some(conntrack_io::clock::now_micros());
+        }
+        let next = match receive(&mut events) {
+            Ok(Some(Event::Conntrack(ev))) => {
+                let name = (ev.portid != 0).then(|| prognames.get(ev.portid));
+                let userspace = name.as_ref().map(|p| Userspace {
+                    portid: ev.portid,
+                    progname: p.as_deref(),
+                });
+                handler.conntrack(&ev, &out, userspace, &mut line)
+            }
+            Ok(Some(Event::Expect(ev))) => handler.expect(&ev, &out, &mut line),
+            Ok(Some(Event::Lost(lost))) => {
+                counts.lost.store(lost.total, Ordering::SeqCst);
+                let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+                handler.lost(Some(&lost), 0, &mut t.err)
+            }
+            Ok(None) => Next::Skip,
+            Err(e) => {
+                let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+                handler.error(&e, &mut t.err)
+            }
+        };
+        let new_overruns = events.stats().overruns.saturating_sub(overruns);
+        if new_overruns > 0 {
+            overruns = overruns.saturating_add(new_overruns);
+            let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Next::Stop(f) = handler.lost(None, new_overruns, &mut t.err) {
+                break f;
             }
         }
-        let name = holder_name(u64::from(portid), inode).or_else(|| {
-            std::fs::read_dir("/proc")
-                .ok()?
-                .filter_map(|d| d.ok()?.file_name().to_str()?.parse::<u64>().ok())
-                .filter(|&pid| pid > 1 && pid != u64::from(portid))
-                .find_map(|pid| holder_name(pid, inode))
-        });
-        self.last = Some((portid, inode, name.clone()));
-        name
+        match next {
+            Next::Skip => {}
+            Next::Stop(f) => break f,
+            Next::Print => {
+                let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+                if let (false, Some((header, _))) = (counts.xml_open.load(Ordering::SeqCst), xml) {
+                    counts.xml_open.store(true, Ordering::SeqCst);
+                    t.out.text(header);
+                }
+                t.out.line(format_args!("{line}"));
+                t.out.flush();
+                if t.out.broken {
+                    // Only reached if SIGPIPE is ignored: the reader went away.
+                    break Fail::other("");
+                }
+                counts.shown.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok((std::mem::replace(&mut *t, nowhere()), fail))
+}
+
+const ENOBUFS_WARNING: &[u8] = b"WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
+
+/// `conntrack -E`'s part: 1.4.7's filters and lines.
+struct Conntrack<'a> {
+    c: &'a Cmd,
+    nf: NetFilter,
+    cur: Tmpl,
+    check: bool,
+    labelmap: Option<&'a Connlabels>,
+    base: Output,
+}
+
+impl Handler for Conntrack<'_> {
+    fn output(&self) -> Output {
+        self.base
+    }
+
+    fn conntrack(
+        &mut self,
+        event: &CtEvent<'_>,
+        out: &Output,
+        userspace: Option<Userspace<'_>>,
+        line: &mut String,
+    ) -> Next {
+        if self.c.command == cmd::EXP_EVENT {
+            return Next::Skip;
+        }
+        let Ok(entry) = ConntrackRepr::try_from(&event.entry) else {
+            return Next::Skip;
+        };
+        if self.c.family != 0 && self.c.family != entry.family {
+            return Next::Skip;
+        }
+        if self.check && filter::nfct_filter(self.c, &self.nf, &Obj::from_entry(&entry), &self.cur)
+        {
+            return Next::Skip;
+        }
+        let labels: &dyn LabelNames = match self.labelmap {
+            Some(m) => m,
+            None => &(),
+        };
+        let l = CtLine::new(&entry, Origin::Event(event.kind), out, labels).userspace(userspace);
+        use std::fmt::Write as _;
+        let _ = write!(line, "{l}");
+        Next::Print
+    }
+
+    fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next {
+        if self.c.command != cmd::EXP_EVENT {
+            return Next::Skip;
+        }
+        let Ok(exp) = ExpectRepr::try_from(&event.exp) else {
+            return Next::Skip;
+        };
+        use std::fmt::Write as _;
+        let _ = write!(line, "{}", ExpLine::new(&exp, Some(event.kind), out));
+        Next::Print
+    }
+
+    fn lost(&mut self, _report: Option<&Lost>, overruns: u64, err: &mut dyn Write) -> Next {
+        if overruns == 0 {
+            // The drop counter's reports: 1.4.7 knows of losses only by ENOBUFS.
+            return Next::Skip;
+        }
+        if self.c.command == cmd::EXP_EVENT {
+            // `nfexp_catch` fails on ENOBUFS, and 1.4.7 reports it.
+            return Next::Stop(Fail::other(format!(
+                "Operation failed: {}",
+                err2str(nix::libc::ENOBUFS, self.c.command)
+            )));
+        }
+        // One warning per overrun, as 1.4.7 prints one per ENOBUFS from recvmsg.
+        for _ in 0..overruns {
+            let _ = err.write_all(ENOBUFS_WARNING);
+            let _ = err.write_all(b"\n");
+        }
+        Next::Skip
+    }
+
+    fn error(&mut self, error: &IoError, _err: &mut dyn Write) -> Next {
+        match error {
+            // A message or datagram that cannot be read: the stream goes on.
+            IoError::Codec { .. } | IoError::Truncated { .. } => Next::Skip,
+            e => {
+                let errno = e.errno().map_or(nix::libc::EIO, |e| e as i32);
+                Next::Stop(Fail::other(if self.c.command == cmd::EXP_EVENT {
+                    format!("Operation failed: {}", err2str(errno, self.c.command))
+                } else {
+                    format!(
+                        "failed to received netlink event: {}",
+                        crate::cnum::strerror(errno)
+                    )
+                }))
+            }
+        }
     }
 }
 
-/// The inode of the `NETLINK_NETFILTER` socket (protocol 12) with port id `portid`, from
-/// `/proc/net/netlink`.
-fn netlink_inode(portid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/netlink").ok()?;
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let proto: i32 = f.get(1)?.parse().ok()?;
-        let pid: u32 = f.get(2)?.parse().ok()?;
-        let inode: u64 = f.get(9)?.parse().ok()?;
-        (proto == 12 && pid == portid).then_some(inode)
-    })
-}
-
-/// The name of process `pid` (from `/proc/PID/stat`) if it holds socket `inode`.
-fn holder_name(pid: u64, inode: u64) -> Option<String> {
-    let target = format!("socket:[{inode}]");
-    let holds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(Result::ok)
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
-    if !holds {
-        return None;
+/// The groups of `-E` and `-e`.
+fn groups(c: &Cmd) -> Groups {
+    if c.command == cmd::EXP_EVENT {
+        return Groups::EXPECT;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.split_once('(')?;
-    let name = rest.split(')').next()?;
-    Some(name.to_string())
+    if c.options & opt::EVENT_MASK == 0 {
+        return Groups::CONNTRACK;
+    }
+    let mut g = Groups::NONE;
+    if c.event_mask & ev::NEW != 0 {
+        g |= Groups::CONNTRACK_NEW;
+    }
+    if c.event_mask & ev::UPD != 0 {
+        g |= Groups::CONNTRACK_UPDATE;
+    }
+    if c.event_mask & ev::DEL != 0 {
+        g |= Groups::CONNTRACK_DESTROY;
+    }
+    g
 }
 
 /// Runs `-E` or `-E expect` until a signal ends the program.
 ///
 /// # Errors
 /// The failure to report: the socket cannot be opened or read.
-pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
+pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
     let expect = c.command == cmd::EXP_EVENT;
-    let groups = if expect {
-        Groups::EXPECT
-    } else if c.options & opt::EVENT_MASK != 0 {
-        let mut g = Groups::NONE;
-        if c.event_mask & ev::NEW != 0 {
-            g |= Groups::CONNTRACK_NEW;
-        }
-        if c.event_mask & ev::UPD != 0 {
-            g |= Groups::CONNTRACK_UPDATE;
-        }
-        if c.event_mask & ev::DEL != 0 {
-            g |= Groups::CONNTRACK_DESTROY;
-        }
-        g
-    } else {
-        Groups::CONNTRACK
-    };
-    let mut events = Events::open(groups).map_err(|e| {
+    let events = k.events(groups(c)).map_err(|e| {
         if expect {
             return Fail::other("Can't open handler");
         }
@@ -141,133 +337,66 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
             } else {
                 "mnl_socket_bind"
             };
-            eprintln!("{what}: {}", crate::cnum::strerror(*errno as i32));
+            let line = format!("{what}: {}", crate::cnum::strerror(*errno as i32));
+            ctx.term.err_line(line.as_bytes());
         }
         Fail::other("Can't open netlink socket")
     })?;
     if !expect && c.options & opt::BUFFERSIZE != 0 {
         let size = usize::try_from(c.buffer_size).unwrap_or(0);
         let got = events.set_rcvbuf(size).unwrap_or(0);
-        eprintln!("NOTICE: Netlink socket buffer size has been set to {got} bytes.");
+        let line = format!("NOTICE: Netlink socket buffer size has been set to {got} bytes.");
+        ctx.term.err_line(line.as_bytes());
     }
-    let _ = sock;
     let nf = if expect {
-        filter::NetFilter::default()
+        NetFilter::default()
     } else {
         filter::filter_init(c)?
     };
-    if crate::signals::on_stop(move |_| on_signal(expect)).is_err() {
-        return Err(Fail::other("Can't open handler"));
-    }
-    let cur = ctx.cur.clone();
-    let check = filter::needs_filter(c, &cur);
     let mask = ctx.g.output_mask;
-    let mut prognames = Prognames::default();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let mut out = if expect {
-            let mut out = conntrack_codec::fmt::Output {
-                style: if mask & o::XML != 0 {
-                    Style::Xml
-                } else {
-                    Style::Default
-                },
-                ..Default::default()
-            };
-            clock(&mut out);
-            out
-        } else {
-            ctx.output(true)
-        };
-        if mask & o::TMS != 0 {
-            out.event_time = Some(conntrack_io::clock::now_micros());
+    let base = if expect {
+        ctx.exp_output()
+    } else {
+        ctx.output(true)
+    };
+    let xml = (base.style == Style::Xml).then_some(if expect {
+        (XML_EXP_HEADER, XML_EXP_FOOTER)
+    } else {
+        (XML_HEADER, XML_FOOTER)
+    });
+    let what = if expect {
+        "expectation events"
+    } else {
+        "flow events"
+    };
+    let settings = Settings {
+        xml,
+        timestamp: mask & o::TMS != 0,
+        summary: Box::new(move |shown, _lost| {
+            format!(
+                "conntrack v1.4.7 (conntrack-tools): {} {what} have been shown.",
+                shown as i32
+            )
+        }),
+    };
+    let cur = ctx.cur.clone();
+    let mut handler = Conntrack {
+        c,
+        nf,
+        check: filter::needs_filter(c, &cur),
+        cur,
+        labelmap: ctx.g.labelmap.as_ref(),
+        base,
+    };
+    let term = std::mem::replace(&mut ctx.term, nowhere());
+    match run_loop(events, settings, term, &mut handler) {
+        Ok((term, fail)) => {
+            ctx.term = term;
+            Err(fail)
         }
-        let event = match events.next() {
-            Ok(Some(e)) => e,
-            Ok(None) => continue,
-            Err(e @ (IoError::Codec { .. } | IoError::Truncated { .. })) => {
-                let _ = e;
-                continue;
-            }
-            Err(e) => {
-                let errno = match &e {
-                    IoError::Sys { errno, .. } => *errno as i32,
-                    _ => nix::libc::EIO,
-                };
-                return Err(Fail::other(if expect {
-                    format!("Operation failed: {}", err2str(errno, c.command))
-                } else {
-                    format!(
-                        "failed to received netlink event: {}",
-                        crate::cnum::strerror(errno)
-                    )
-                }));
-            }
-        };
-        match event {
-            Event::Conntrack(ev) if !expect => {
-                let Ok(entry) = ConntrackRepr::try_from(&ev.entry) else {
-                    continue;
-                };
-                if c.family != 0 && c.family != entry.family {
-                    continue;
-                }
-                if check && filter::nfct_filter(c, &nf, &Obj::from_entry(&entry), &cur) {
-                    continue;
-                }
-                if out.style == Style::Xml && !XML_OPEN.load(Ordering::SeqCst) {
-                    XML_OPEN.store(true, Ordering::SeqCst);
-                    line.push_str(XML_HEADER);
-                }
-                let progname = (ev.portid != 0).then(|| prognames.get(ev.portid));
-                let userspace = progname.as_ref().map(|p| Userspace {
-                    portid: ev.portid,
-                    progname: p.as_deref(),
-                });
-                let labels: &dyn LabelNames = match &ctx.g.labelmap {
-                    Some(m) => m,
-                    None => &(),
-                };
-                let l = CtLine::new(&entry, Origin::Event(ev.kind), &out, labels)
-                    .userspace(userspace)
-                    .to_string();
-                line.push_str(&l);
-            }
-            Event::Expect(ev) if expect => {
-                let Ok(exp) = ExpectRepr::try_from(&ev.exp) else {
-                    continue;
-                };
-                if out.style == Style::Xml && !XML_OPEN.load(Ordering::SeqCst) {
-                    XML_OPEN.store(true, Ordering::SeqCst);
-                    line.push_str(XML_EXP_HEADER);
-                }
-                line.push_str(&ExpLine::new(&exp, Some(ev.kind), &out).to_string());
-            }
-            Event::Lost(_) if expect => {
-                return Err(Fail::other(format!(
-                    "Operation failed: {}",
-                    err2str(nix::libc::ENOBUFS, c.command)
-                )));
-            }
-            Event::Lost(_) => {
-                eprintln!("{ENOBUFS_WARNING}");
-                continue;
-            }
-            _ => continue,
+        Err((term, _)) => {
+            ctx.term = term;
+            Err(Fail::other("Can't open handler"))
         }
-        line.push('\n');
-        let mut stdout = std::io::stdout().lock();
-        if stdout
-            .write_all(line.as_bytes())
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
-            // conntrack-tools dies of SIGPIPE here; we were asked to keep the default action,
-            // so this is only reached if SIGPIPE is ignored.
-            return Ok(());
-        }
-        SHOWN.fetch_add(1, Ordering::SeqCst);
-        ctx.counter += 1;
     }
 }

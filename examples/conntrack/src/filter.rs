@@ -358,9 +358,11 @@ mod tests {
     use crate::parse::{do_parse, Globals};
 
     fn cmd(line: &str) -> Cmd {
-        let mut argv = vec!["conntrack".to_string()];
-        argv.extend(line.split_whitespace().map(str::to_string));
-        let mut c = do_parse(argv, &mut Globals::default()).expect("parses");
+        let mut argv = vec![b"conntrack".to_vec()];
+        argv.extend(line.split_whitespace().map(|w| w.as_bytes().to_vec()));
+        let mut files = crate::sys::Files::default();
+        let mut c =
+            do_parse(argv, &mut Globals::default(), &mut files, &mut Vec::new()).expect("parses");
         filter_init(&mut c).expect("filter init");
         c
     }

@@ -40,16 +40,21 @@
 //!   labels, its stale line when an entry vanishes during `-D`.
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod text;
 
 pub mod app;
 pub mod cnum;
 pub mod events;
 pub mod filter;
 pub mod getopt;
+pub mod kernel;
 pub mod model;
 pub mod out;
 pub mod parse;
 pub mod proto;
 pub mod run;
 pub mod signals;
+pub mod sys;
 pub mod usage;

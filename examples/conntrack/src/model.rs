@@ -107,6 +107,21 @@ impl Bitmask {
         }
     }
 
+    /// `merge_bitmasks`: the bits of both, in the larger of the two.
+    pub fn merged(self, other: Bitmask) -> Bitmask {
+        let (mut big, small) = if other.maxbit() > self.maxbit() {
+            (other, self)
+        } else {
+            (self, other)
+        };
+        for i in 0..=small.maxbit() {
+            if small.test(i) {
+                big.set(i);
+            }
+        }
+        big
+    }
+
     /// The kernel's 128-bit form (words past the fourth are dropped).
     pub fn to_labels(&self) -> Labels {
         let mut l = Labels::default();
@@ -270,52 +285,51 @@ impl Obj {
         obj
     }
 
-    /// `nfct_setobjopt(NFCT_SOPT_SETUP_REPLY)`: the reply tuple from the original one.
+    /// `ATTR_ICMP_TYPE`: the original type, and the reply's (the inverse type, found with
+    /// the original tuple's family as it is now; 255, which the kernel refuses, if there is
+    /// no inverse or no family yet).
+    pub fn set_icmp_type(&mut self, ty: u8) {
+        self.icmp_type = Some(ty);
+        self.repl_icmp.0 = inverse_icmp_type(self.orig.l3, ty).unwrap_or(255);
+    }
+
+    /// `ATTR_ICMP_CODE`: the code of both directions.
+    pub fn set_icmp_code(&mut self, code: u8) {
+        self.icmp_code = Some(code);
+        self.repl_icmp.1 = code;
+    }
+
+    /// `ATTR_ICMP_ID`: the id of both directions.
+    pub fn set_icmp_id(&mut self, id: u16) {
+        self.icmp_id = Some(id);
+        self.repl_icmp.2 = id;
+    }
+
+    /// `nfct_setobjopt(NFCT_SOPT_SETUP_REPLY)`: the reply tuple from the original one
+    /// (families, protocol, swapped addresses and ports; the ICMP fields were set with the
+    /// original ones).
     pub fn setup_reply(&mut self) {
         let o = self.orig.clone();
-        self.repl.src = o.dst;
-        self.repl.dst = o.src;
-        self.repl.l3 = o.l3;
-        self.repl.l4 = o.l4;
-        self.repl.sport = o.dport;
-        self.repl.dport = o.sport;
-        if matches!(o.l4, Some(l4proto::ICMP | l4proto::ICMPV6)) {
-            let proto = o.l4.unwrap_or(0);
-            let t = Tuple {
-                proto: Some(proto),
-                icmp_type: self.icmp_type,
-                icmpv6_type: self.icmp_type,
-                ..Tuple::default()
-            }
-            .inverted();
-            let ty = if proto == l4proto::ICMP {
-                t.icmp_type
-            } else {
-                t.icmpv6_type
-            };
-            self.repl_icmp = (
-                ty.unwrap_or(0),
-                self.icmp_code.unwrap_or(0),
-                self.icmp_id.unwrap_or(0),
-            );
-            self.repl.sport = None;
-            self.repl.dport = None;
-        }
+        autocomplete(&mut self.repl, &o);
     }
 
     /// `nfct_setobjopt(NFCT_SOPT_SETUP_ORIGINAL)`: the original tuple from the reply one.
     pub fn setup_original(&mut self) {
         let r = self.repl.clone();
-        self.orig.src = r.dst;
-        self.orig.dst = r.src;
-        self.orig.l3 = r.l3;
-        self.orig.l4 = r.l4;
-        self.orig.sport = r.dport;
-        self.orig.dport = r.sport;
+        autocomplete(&mut self.orig, &r);
     }
 
     /// `nfct_nlmsg_build`: the entry a request carries, or the errno of a failed build.
-    pub fn build(&self) -> Result<ConntrackRepr, i32> {
+    ///
+    /// A tuple without a family cannot be built; the library then fails without setting
+    /// errno, so the error is `errno`, what the C library's errno holds at that point (see
+    /// [`Globals::errno`](crate::parse::Globals::errno)). Labels past bit 127 make a
+    /// bitmask longer than the kernel's, which it refuses (`ERANGE`).
+    ///
+    /// # Errors
+    /// `EINVAL` without the original family; `errno` for a tuple without a family;
+    /// `ERANGE` for labels past bit 127.
+    pub fn build(&self, errno: i32) -> Result<ConntrackRepr, i32> {
         let family = self.orig.l3.ok_or(nix::libc::EINVAL)?;
         let proto = self.orig.l4.unwrap_or(0);
         let mut e = ConntrackRepr {
@@ -324,9 +338,9 @@ impl Obj {
         };
         // Any original attribute: the original tuple (the library checks L3PROTO first, so
         // it is always there).
-        e.orig = Some(self.tuple(&self.orig, true)?);
+        e.orig = Some(self.tuple(&self.orig, true).ok_or(errno)?);
         if self.repl.any() {
-            e.reply = Some(self.tuple(&self.repl, false)?);
+            e.reply = Some(self.tuple(&self.repl, false).ok_or(errno)?);
         }
         e.status = self.status.map(|s| Status(s | Status::CONFIRMED.0));
         e.timeout = self.timeout;
@@ -377,6 +391,9 @@ impl Obj {
         e.nat_dst = nat(self.dnat, self.dnat_port);
         e.zone = self.zone;
         if let Some(l) = &self.labels {
+            if l.words.len() > 4 {
+                return Err(nix::libc::ERANGE);
+            }
             e.labels = Some(l.to_labels());
             if let Some(m) = &self.labels_mask {
                 if m.words.len() == l.words.len() {
@@ -387,11 +404,12 @@ impl Obj {
         Ok(e)
     }
 
-    fn tuple(&self, t: &Tup, orig: bool) -> Result<Tuple, i32> {
+    /// The tuple of one direction; `None` without a family.
+    fn tuple(&self, t: &Tup, orig: bool) -> Option<Tuple> {
         let zero = match t.l3 {
             Some(2) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Some(10) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            _ => return Err(nix::libc::EINVAL),
+            _ => return None,
         };
         let addr = |a: Option<Adr>| a.and_then(Adr::ip).unwrap_or(zero);
         let proto = t.l4.unwrap_or(0);
@@ -428,7 +446,41 @@ impl Obj {
             }
             _ => {}
         }
-        Ok(out)
+        Some(out)
+    }
+}
+
+/// The library's `__autocomplete`: `this` direction from the `other` one.
+fn autocomplete(this: &mut Tup, other: &Tup) {
+    this.l3 = other.l3;
+    this.l4 = other.l4;
+    this.src = other.dst;
+    this.dst = other.src;
+    if other.l4.is_some_and(has_ports) {
+        this.sport = other.dport;
+        this.dport = other.sport;
+    }
+}
+
+/// The reply type of ICMP `ty` (ICMPv6 with `family` 10), as the library's tables give it;
+/// `None` for a type without one.
+pub fn inverse_icmp_type(family: Option<u8>, ty: u8) -> Option<u8> {
+    match (family, ty) {
+        // Echo, timestamp, information and address mask requests and replies.
+        (Some(2), 8) => Some(0),
+        (Some(2), 0) => Some(8),
+        (Some(2), 13) => Some(14),
+        (Some(2), 14) => Some(13),
+        (Some(2), 15) => Some(16),
+        (Some(2), 16) => Some(15),
+        (Some(2), 17) => Some(18),
+        (Some(2), 18) => Some(17),
+        // Echo request and reply; the library maps the node information query and reply
+        // each to itself.
+        (Some(10), 128) => Some(129),
+        (Some(10), 129) => Some(128),
+        (Some(10), t @ (139 | 140)) => Some(t),
+        _ => None,
     }
 }
 

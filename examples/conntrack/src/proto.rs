@@ -2,6 +2,7 @@
 //! their long options, which command needs or forbids which of them, how each option sets
 //! the template, the final check and the help text.
 
+use crate::cat;
 use crate::getopt::HasArg;
 use crate::model::{Obj, Tmpl};
 use crate::parse::{cmd_bit, Fail};
@@ -391,7 +392,7 @@ impl Proto {
     pub fn parse(
         self,
         code: i32,
-        arg: &str,
+        arg: &[u8],
         tmpl: &mut Tmpl,
         flags: &mut u32,
         deferred: &mut Option<Fail>,
@@ -410,9 +411,9 @@ impl Proto {
             Field::Icmp(i) => {
                 let ct = &mut tmpl.ct;
                 match i {
-                    0 => ct.icmp_type = Some(num_u8(arg, opt, deferred)),
-                    1 => ct.icmp_code = Some(num_u8(arg, opt, deferred)),
-                    _ => ct.icmp_id = Some(num_u16(arg, opt, false, deferred)),
+                    0 => ct.set_icmp_type(num_u8(arg, opt, deferred)),
+                    1 => ct.set_icmp_code(num_u8(arg, opt, deferred)),
+                    _ => ct.set_icmp_id(num_u16(arg, opt, false, deferred)),
                 }
                 ct.orig.l4 = Some(num);
                 if ct.repl.l3.is_some() {
@@ -444,21 +445,21 @@ impl Proto {
             }
             Field::State => match self {
                 Proto::Tcp => {
-                    let state = match TCP_STATES.iter().position(|s| *s == arg) {
-                        Some(i) => i as u8,
-                        None if arg == "LISTEN" => 9,
-                        None => return Err(Fail::param(format!("unknown TCP state `{arg}'"))),
+                    let state = match position(&TCP_STATES, arg) {
+                        Some(i) => i,
+                        None if arg == b"LISTEN" => 9,
+                        None => return Err(Fail::param(cat!("unknown TCP state `", arg, "'"))),
                     };
                     tmpl.ct.tcp_state = Some(state);
                 }
-                Proto::Sctp => match SCTP_STATES.iter().position(|s| *s == arg) {
-                    Some(i) => tmpl.ct.sctp_state = Some(i as u8),
+                Proto::Sctp => match position(&SCTP_STATES, arg) {
+                    Some(i) => tmpl.ct.sctp_state = Some(i),
                     // conntrack 1.4.7 reads past its table of names here and crashes.
-                    None => return Err(Fail::param(format!("unknown SCTP state `{arg}'"))),
+                    None => return Err(Fail::param(cat!("unknown SCTP state `", arg, "'"))),
                 },
-                _ => match DCCP_STATES.iter().position(|s| *s == arg) {
-                    Some(i) => tmpl.ct.dccp_state = Some(i as u8),
-                    None => return Err(Fail::param(format!("Unknown DCCP state `{arg}'"))),
+                _ => match position(&DCCP_STATES, arg) {
+                    Some(i) => tmpl.ct.dccp_state = Some(i),
+                    None => return Err(Fail::param(cat!("Unknown DCCP state `", arg, "'"))),
                 },
             },
             Field::Vtag(dir) => {
@@ -473,7 +474,7 @@ impl Proto {
                 } else if crate::cnum::ci_prefix(arg, "server") {
                     1
                 } else {
-                    return Err(Fail::param(format!("Unknown DCCP role `{arg}'")));
+                    return Err(Fail::param(cat!("Unknown DCCP role `", arg, "'")));
                 };
                 tmpl.ct.dccp_role = Some(role);
             }
@@ -498,10 +499,21 @@ impl Proto {
         }
     }
 
-    /// The handler's check of its options against the command, then (TCP) the window
-    /// tracking flags every TCP template gets.
-    pub fn final_check(self, flags: u32, cmd: usize, ct: &mut Obj) -> Result<(), Fail> {
+    /// The handler's check of its options against the command, then what it sets: the
+    /// window tracking flags every TCP template gets (reading the TCP state, which, when
+    /// unset, leaves `ENODATA` in `errno`), and for protocols without a handler the reply
+    /// tuple's protocol, when the reply tuple has a family and no protocol yet.
+    pub fn final_check(
+        self,
+        flags: u32,
+        cmd: usize,
+        ct: &mut Obj,
+        errno: &mut i32,
+    ) -> Result<(), Fail> {
         if self == Proto::Unknown {
+            if ct.repl.l3.is_some() && ct.orig.l4.is_some() && ct.repl.l4.is_none() {
+                ct.repl.l4 = ct.orig.l4;
+            }
             return Ok(());
         }
         let names = self.flag_names();
@@ -521,11 +533,12 @@ impl Proto {
                 Proto::Gre => "you have to specify `--srckey' and `--dstkey'",
                 _ => "you have to specify `--sport' and `--dport'",
             };
-            return Err(Fail::param(
-                if partial == 1 { reply } else { orig }.to_string(),
-            ));
+            return Err(Fail::param(if partial == 1 { reply } else { orig }));
         }
         if self == Proto::Tcp {
+            if ct.tcp_state.is_none() {
+                *errno = nix::libc::ENODATA;
+            }
             // BE_LIBERAL | SACK_PERM, and CLOSE_INIT from TIME_WAIT on.
             let mut f = 0x08 | 0x02;
             if ct.tcp_state.unwrap_or(0) >= 7 {
@@ -537,40 +550,123 @@ impl Proto {
     }
 }
 
+/// The index of `name` in a table of names.
+fn position(table: &[&str], name: &[u8]) -> Option<u8> {
+    table
+        .iter()
+        .position(|s| s.as_bytes() == name)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
 /// Reads a number as 1.4.7 does (`atoi`, or `strtoul` for GRE keys) and, when it is not a
 /// whole number in range, records a parameter error to report once the tool's own checks
 /// have passed (1.4.7 takes such values silently, truncated).
-fn checked(arg: &str, opt: &str, max: u64, base0: bool, deferred: &mut Option<Fail>) -> u64 {
+fn checked(arg: &[u8], opt: &str, max: u64, base0: bool, deferred: &mut Option<Fail>) -> u64 {
     let c_value = if base0 {
         crate::cnum::strtoull(arg, 0).0
     } else {
         crate::cnum::atoi(arg) as i64 as u64
     };
     if strict_u64(arg, base0).is_none_or(|v| v > max) && deferred.is_none() {
-        *deferred = Some(Fail::param(format!(
-            "Invalid value `{arg}' for `--{opt}' (0 to {max})"
+        *deferred = Some(Fail::param(cat!(
+            "Invalid value `",
+            arg,
+            "' for `--",
+            opt,
+            "' (0 to ",
+            max.to_string(),
+            ")"
         )));
     }
     c_value
 }
 
-fn num_u16(arg: &str, opt: &str, base0: bool, deferred: &mut Option<Fail>) -> u16 {
+fn num_u16(arg: &[u8], opt: &str, base0: bool, deferred: &mut Option<Fail>) -> u16 {
     checked(arg, opt, 0xffff, base0, deferred) as u16
 }
 
-fn num_u8(arg: &str, opt: &str, deferred: &mut Option<Fail>) -> u8 {
+fn num_u8(arg: &[u8], opt: &str, deferred: &mut Option<Fail>) -> u8 {
     checked(arg, opt, 0xff, false, deferred) as u8
 }
 
-fn num_u32(arg: &str, opt: &str, deferred: &mut Option<Fail>) -> u32 {
+fn num_u32(arg: &[u8], opt: &str, deferred: &mut Option<Fail>) -> u32 {
     checked(arg, opt, 0xffff_ffff, false, deferred) as u32
 }
 
 /// A whole-string unsigned number: decimal, or with `base0` also `0x` hex and `0` octal.
-pub fn strict_u64(arg: &str, base0: bool) -> Option<u64> {
-    if arg.is_empty() || !arg.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+pub fn strict_u64(arg: &[u8], base0: bool) -> Option<u64> {
+    if !arg.first().is_some_and(u8::is_ascii_digit) {
         return None;
     }
     let (v, used) = crate::cnum::strtoull(arg, if base0 { 0 } else { 10 });
     (used == arg.len() && v != u64::MAX).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_out_of_range_are_deferred_errors() {
+        let mut deferred = None;
+        assert_eq!(
+            num_u16(b"70000", "sport", false, &mut deferred),
+            70000u32 as u16
+        );
+        let f = deferred.expect("refused");
+        assert_eq!(f.msg, b"Invalid value `70000' for `--sport' (0 to 65535)");
+        let mut deferred = None;
+        assert_eq!(num_u16(b"0x10", "srckey", true, &mut deferred), 16);
+        assert!(deferred.is_none());
+        assert_eq!(strict_u64(b"12a", false), None);
+        assert_eq!(strict_u64(b"\xff", false), None);
+    }
+
+    #[test]
+    fn unknown_protocols_give_the_reply_their_protocol() {
+        let mut ct = Obj::default();
+        ct.orig.l4 = Some(200);
+        ct.repl.l3 = Some(2);
+        let mut errno = 0;
+        Proto::Unknown
+            .final_check(0, cmd_bit::CT_CREATE, &mut ct, &mut errno)
+            .unwrap();
+        assert_eq!(ct.repl.l4, Some(200));
+        // Without a reply family the library leaves it alone.
+        let mut ct = Obj::default();
+        ct.orig.l4 = Some(2);
+        Proto::Unknown
+            .final_check(0, cmd_bit::CT_CREATE, &mut ct, &mut errno)
+            .unwrap();
+        assert_eq!(ct.repl.l4, None);
+    }
+
+    #[test]
+    fn tcp_without_a_state_leaves_enodata() {
+        let mut ct = Obj::default();
+        let mut errno = 0;
+        Proto::Tcp
+            .final_check(0, cmd_bit::CT_LIST, &mut ct, &mut errno)
+            .unwrap();
+        assert_eq!(errno, nix::libc::ENODATA);
+        assert_eq!(ct.tcp_flags[0], Some((0x0a, 0x0a)));
+    }
+
+    #[test]
+    fn icmp_options_set_the_reply_too() {
+        let mut tmpl = Tmpl::default();
+        tmpl.ct.orig.l3 = Some(2);
+        let (mut flags, mut deferred) = (0, None);
+        let h = Proto::Icmp;
+        h.parse(c('1'), b"13", &mut tmpl, &mut flags, &mut deferred)
+            .unwrap();
+        h.parse(c('3'), b"77", &mut tmpl, &mut flags, &mut deferred)
+            .unwrap();
+        assert_eq!(tmpl.ct.repl_icmp, (14, 0, 77));
+        // Before the family is known, the reply type is one the kernel refuses.
+        let mut tmpl = Tmpl::default();
+        h.parse(c('1'), b"8", &mut tmpl, &mut flags, &mut deferred)
+            .unwrap();
+        assert_eq!(tmpl.ct.repl_icmp.0, 255);
+    }
 }

@@ -48,6 +48,15 @@ where
     Ok(())
 }
 
+/// Gives SIGPIPE back its default action (Rust's runtime ignores it): a program whose
+/// reader went away dies of it, as a C program does, instead of failing its writes.
+#[allow(unsafe_code)]
+pub fn default_sigpipe() {
+    // SAFETY: `SigDfl` installs no handler code; nothing runs in signal context.
+    let _ =
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+}
+
 /// A stop request that a loop polls: the number of the signal that arrived, 0 while none has.
 #[derive(Debug, Clone, Default)]
 pub struct StopFlag(Arc<AtomicI32>);

@@ -53,9 +53,12 @@ pub const BODY: &str = concat!(
     "\n",
 );
 
-/// Writes the usage text for program name `prog`.
-pub fn usage(prog: &str) -> String {
-    format!(
-        "Command line interface for the connection tracking system. Version 1.4.7\nUsage: {prog} [commands] [options]\n{BODY}"
+/// The usage text for program name `prog` (`argv[0]`, as bytes).
+pub fn usage(prog: &[u8]) -> Vec<u8> {
+    crate::cat!(
+        "Command line interface for the connection tracking system. Version 1.4.7\nUsage: ",
+        prog,
+        " [commands] [options]\n",
+        BODY
     )
 }
