@@ -4,6 +4,7 @@
 //! tests can run in parallel and never touch the host's conntrack table.
 
 pub mod alloc;
+pub mod cli_golden;
 pub mod scenario;
 
 use std::path::PathBuf;

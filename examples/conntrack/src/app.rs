@@ -205,6 +205,7 @@ pub fn run(
         .cloned()
         .unwrap_or_else(|| b"conntrack".to_vec());
     let mut ctx = Ctx::new(progname, term, sys);
+    ctx.g.stderr_rw = ctx.term.err_rw;
     let mut k = match open() {
         Ok(k) => k,
         Err(_) => return report(&mut ctx.term, &Fail::other("Can't open handler")),

@@ -25,7 +25,7 @@ use conntrack_io::{
 use crate::filter::{self, NetFilter};
 use crate::kernel::Kernel;
 use crate::model::{Obj, Tmpl};
-use crate::out::{Out, Term};
+use crate::out::Term;
 use crate::parse::{cmd, ev, opt, out as o, Cmd, Fail};
 use crate::run::{err2str, Ctx};
 
@@ -96,10 +96,7 @@ pub fn receive(events: &mut Events) -> Result<Option<Event<'_>>, IoError> {
 
 /// A terminal that writes nowhere.
 fn nowhere() -> Term {
-    Term {
-        out: Out::new(Box::new(std::io::sink()), false),
-        err: Box::new(std::io::sink()),
-    }
+    Term::new(Box::new(std::io::sink()), Box::new(std::io::sink()))
 }
 
 /// Runs the stream until a signal ends the program (then the process exits with status 0)

@@ -398,7 +398,8 @@ impl Kernel for Sockets {
 /// The kernel of a fresh network namespace, without asking it: no entry and no
 /// expectation (dumps are empty; getting, deleting or updating one gives `ENOENT`; creating
 /// one whose request is well formed succeeds and changes nothing), no statistics, and no
-/// event socket for this stand-in (`EPERM`, as for an unprivileged user).
+/// event socket for this stand-in (`EPERM`, as for an unprivileged user). Of the kernel's
+/// checks of a request it makes one: a status filter must select some bit (`EINVAL`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EmptyTable;
 
@@ -417,6 +418,13 @@ impl Kernel for EmptyTable {
         filter: &DumpFilter,
         _f: &mut EntryFn<'_>,
     ) -> Result<DumpSummary, IoError> {
+        // The kernel refuses a status filter whose mask selects no bit.
+        if filter.status.is_some_and(|(_, mask)| mask.0 == 0) {
+            return Err(IoError::Sys {
+                call: "ctnetlink",
+                errno: Errno::EINVAL,
+            });
+        }
         // The request must still be one that can be written.
         let mut buf = [0u8; 1024];
         let mut w = conntrack_codec::nl::Writer::new(&mut buf);

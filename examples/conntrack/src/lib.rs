@@ -49,6 +49,7 @@ pub mod cnum;
 pub mod events;
 pub mod filter;
 pub mod getopt;
+pub mod golden;
 pub mod kernel;
 pub mod model;
 pub mod out;

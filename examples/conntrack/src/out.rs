@@ -88,6 +88,9 @@ pub struct Term {
     pub out: Out,
     /// Standard error (unbuffered, as in C).
     pub err: Box<dyn Write + Send>,
+    /// Whether standard error is open for reading and writing (see
+    /// [`Globals::stderr_rw`](crate::parse::Globals::stderr_rw)); false for a sink.
+    pub err_rw: bool,
 }
 
 impl std::fmt::Debug for Term {
@@ -103,6 +106,16 @@ impl Term {
         Term {
             out: Out::new(Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
             err: Box::new(std::io::stderr()),
+            err_rw: stderr_is_read_write(),
+        }
+    }
+
+    /// A terminal over two sinks (as a pipe would be: stderr write-only).
+    pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Term {
+        Term {
+            out: Out::new(out, false),
+            err,
+            err_rw: false,
         }
     }
 
@@ -112,6 +125,13 @@ impl Term {
         let _ = self.err.write_all(b"\n");
         let _ = self.err.flush();
     }
+}
+
+/// Whether this process's standard error is open for reading and writing.
+fn stderr_is_read_write() -> bool {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    fcntl(std::io::stderr(), FcntlArg::F_GETFL)
+        .is_ok_and(|f| OFlag::from_bits_truncate(f) & OFlag::O_ACCMODE == OFlag::O_RDWR)
 }
 
 #[cfg(test)]

@@ -96,8 +96,12 @@ pub struct Globals {
     /// What the C library's `errno` holds, where 1.4.7 prints it without having set it: a
     /// request the library cannot build fails with whatever errno was left by the last
     /// failing call (a label map that could not be read, a getter of an attribute that is
-    /// not set). 0 prints as `Success`.
+    /// not set, and `perror` itself). 0 prints as `Success`.
     pub errno: i32,
+    /// Whether standard error is open for reading too (a terminal usually is; a pipe or a
+    /// file is not). glibc's `perror` duplicates it with `fdopen(fd, "w+")`, which fails
+    /// with `EINVAL` on a descriptor open for writing only, leaving that in errno.
+    pub stderr_rw: bool,
 }
 
 impl Globals {
@@ -118,8 +122,12 @@ impl Globals {
             },
             Err(e) => e.raw_os_error().unwrap_or(nix::libc::EIO),
         };
-        self.errno = errno;
         let _ = writeln!(err, "nfct_labelmap_new: {}", cnum::strerror(errno));
+        self.errno = if self.stderr_rw {
+            errno
+        } else {
+            nix::libc::EINVAL
+        };
     }
 
     fn get_label(&self, name: &[u8]) -> Result<u32, Fail> {
