@@ -16,8 +16,15 @@ use std::path::PathBuf;
 use common::{dir, ours};
 use conntrack_cli::golden::{parse_cases, parse_records, record, Answer, Case};
 
+/// A case file: its name, its cases, and the records of its golden file.
+struct Recorded {
+    name: String,
+    cases: Vec<Case>,
+    records: Vec<(Case, Answer)>,
+}
+
 /// The cases and records of every case file.
-fn recorded() -> Vec<(String, Vec<Case>, Vec<(Case, Answer)>)> {
+fn recorded() -> Vec<Recorded> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
         .expect("golden directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -34,14 +41,23 @@ fn recorded() -> Vec<(String, Vec<Case>, Vec<(Case, Answer)>)> {
             let golden = cases_file.with_extension("golden");
             let records = parse_records(&std::fs::read_to_string(&golden).expect("read golden"))
                 .expect("parse golden");
-            (name, cases, records)
+            Recorded {
+                name,
+                cases,
+                records,
+            }
         })
         .collect()
 }
 
 #[test]
 fn every_case_is_recorded() {
-    for (name, cases, records) in recorded() {
+    for Recorded {
+        name,
+        cases,
+        records,
+    } in recorded()
+    {
         let recorded: Vec<&Case> = records.iter().map(|(c, _)| c).collect();
         let wanted: Vec<&Case> = cases.iter().collect();
         assert_eq!(
@@ -56,7 +72,7 @@ fn every_case_is_recorded() {
 fn answers_match_conntrack_tools() {
     let mut failures = Vec::new();
     let mut total = 0;
-    for (_, _, records) in recorded() {
+    for Recorded { records, .. } in recorded() {
         for (case, want) in &records {
             total += 1;
             let got = ours(case);
