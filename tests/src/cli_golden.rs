@@ -36,33 +36,30 @@ exec ip netns exec "$ns" bash -c 'exec -a conntrack "$0" "$@"' "$REAL" "$@"
 /// # Panics
 /// If the label map of the case cannot be read, or the tool cannot be started.
 pub fn answer(ns: &Netns, dir: &Path, case: &Case) -> Answer {
-    let (mode, map) = if case.labels == "none" {
-        ("none", Vec::new())
-    } else {
+    let map = (case.labels != "none").then(|| {
         let path = dir.join("labels").join(format!("{}.conf", case.labels));
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("label map {}: {e}", path.display()));
-        // The map goes to the shell as an argument: it cannot hold a NUL.
-        assert!(!bytes.contains(&0), "{}: no NUL bytes", path.display());
-        ("map", bytes)
-    };
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        SCRIPT,
-        "sh",
-    ])
-    .env("REAL", REAL)
-    .arg(mode)
-    .arg(OsStr::from_bytes(&map));
-    cmd.arg(ns.name());
-    cmd.args(case.args.iter().map(|a| OsStr::from_bytes(a)));
-    let out = cmd
+        std::fs::read(&path).unwrap_or_else(|e| panic!("label map {}: {e}", path.display()))
+    });
+    run_with_labels(ns, REAL, map.as_deref(), &case.args)
+}
+
+/// Runs `program` (under the name `conntrack`) with `args` in `ns`, where it finds `map`
+/// at `/etc/xtables/connlabel.conf` (no file for `None`).
+///
+/// # Panics
+/// If the map holds a NUL byte (it goes through the shell as an argument), or the program
+/// cannot be started.
+pub fn run_with_labels(ns: &Netns, program: &str, map: Option<&[u8]>, args: &[Vec<u8>]) -> Answer {
+    let mode = if map.is_some() { "map" } else { "none" };
+    let map = map.unwrap_or_default();
+    assert!(!map.contains(&0), "a label map without NUL bytes");
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .args(["sh", "-c", SCRIPT, "sh", mode])
+        .arg(OsStr::from_bytes(map))
+        .arg(ns.name())
+        .args(args.iter().map(|a| OsStr::from_bytes(a)))
+        .env("REAL", program)
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run unshare");

@@ -27,7 +27,10 @@ fn main() -> ExitCode {
         }
         [first, rest @ ..] => {
             let bad = if help(first) { &rest[0] } else { first };
-            eprintln!("ctlist: unexpected argument `{}'\n{USAGE}", bad.to_string_lossy());
+            eprintln!(
+                "ctlist: unexpected argument `{}'\n{USAGE}",
+                bad.to_string_lossy()
+            );
             return ExitCode::from(2);
         }
     }
