@@ -69,6 +69,9 @@ pub struct NodeStats {
     pub events_bad: u64,
     /// Events caused by this node's own commits (ignored).
     pub events_own: u64,
+    /// Datagrams the local stack refused to send (full queue, firewall): lost, recovered
+    /// by FTFW.
+    pub tx_refused: u64,
 }
 
 /// A running node; see the crate documentation. Sockets are opened in the calling thread's
@@ -289,11 +292,19 @@ impl Node {
         while let Some(n) = self.engine.poll_transmit(now_ms(), &mut out) {
             match self.udp.send_to(&out[..n], self.cfg.peer) {
                 Ok(_) => {}
+                // A full queue, an ICMP error from an earlier send, or a local firewall
+                // rule that drops the datagram (EPERM): the datagram is lost, and FTFW
+                // recovers it as any lost datagram.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::ConnectionRefused
+                            | io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    self.stats.tx_refused += 1;
+                }
                 Err(e) => return Err(e),
             }
         }
