@@ -12,6 +12,19 @@
 //!
 //! The wire format is `conntrack_codec::sync`.
 //!
+//! ```no_run
+//! use conntrack_sync::{Node, NodeConfig};
+//!
+//! let cfg = NodeConfig::new("10.0.0.1:3780".parse()?, "10.0.0.2:3780".parse()?);
+//! let mut node = Node::start(cfg)?; // dumps the table, subscribes to events
+//! for _ in 0..10 {
+//!     node.run_once(100)?; // events -> peer, peer -> external cache
+//! }
+//! let (committed, failed) = node.commit()?; // on failover: the peer's entries into the kernel
+//! println!("{committed} committed, {failed} failed");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Reliability beyond conntrackd's
 //! conntrackd's FTFW resends only what the peer NACKs, and flushes its resend queue whenever
 //! a HELLO arrives; with heavy loss a peer ends up missing entries for good (the issue
