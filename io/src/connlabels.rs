@@ -50,22 +50,11 @@ fn is_sane(name: &[u8]) -> bool {
         .all(|&b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-')
 }
 
-/// The lines as `fgets` with a buffer of 1024 bytes hands them out.
+/// The lines as `fgets` with a buffer of 1024 bytes hands them out: a longer line comes in
+/// pieces.
 fn fgets_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let cut = rest
-            .iter()
-            .take(LINE)
-            .position(|&b| b == b'\n')
-            .map_or(rest.len().min(LINE), |p| p + 1);
-        let (line, tail) = rest.split_at(cut);
-        rest = tail;
-        Some(line)
-    })
+    text.split_inclusive(|&b| b == b'\n')
+        .flat_map(|line| line.chunks(LINE))
 }
 
 /// `strtoul(s, &end, 0)` as far as a bit number needs it: the value (saturated) and the

@@ -120,22 +120,11 @@ fn unsupported_name(command: u32) -> &'static str {
     }
 }
 
-/// The lines of a file as `fgets` into a buffer of 10240 bytes hands them out.
+/// The lines of a file as `fgets` into a buffer of 10240 bytes hands them out: a longer
+/// line comes in pieces of 10239 bytes.
 fn fgets_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let cut = rest
-            .iter()
-            .take(10239)
-            .position(|&b| b == b'\n')
-            .map_or(rest.len().min(10239), |p| p + 1);
-        let (line, tail) = rest.split_at(cut);
-        rest = tail;
-        Some(line)
-    })
+    data.split_inclusive(|&b| b == b'\n')
+        .flat_map(|line| line.chunks(10239))
 }
 
 /// Parses every line of a `-R` file (all of them before anything runs).

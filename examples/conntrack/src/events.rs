@@ -17,7 +17,6 @@ use conntrack_codec::fmt::{
     CtLine, ExpLine, Origin, Output, Style, Userspace, XML_EXP_FOOTER, XML_EXP_HEADER, XML_FOOTER,
     XML_HEADER,
 };
-use conntrack_codec::labels::LabelNames;
 use conntrack_io::{
     Connlabels, CtEvent, Error as IoError, Event, Events, ExpEvent, Groups, Lost, Prognames,
 };
@@ -198,6 +197,37 @@ pub fn run_loop(
     Ok((std::mem::replace(&mut *t, nowhere()), fail))
 }
 
+/// Writes the line of conntrack event `kind` for `entry`, as `conntrack -E` prints it, with
+/// label names from `labels` and the requester in `userspace`.
+pub fn write_ct_line(
+    line: &mut String,
+    entry: &ConntrackRepr,
+    kind: conntrack_codec::ct::EventKind,
+    out: &Output,
+    labels: Option<&Connlabels>,
+    userspace: Option<Userspace<'_>>,
+) {
+    use std::fmt::Write as _;
+    let names = crate::out::label_names(labels);
+    let l = CtLine::new(entry, Origin::Event(kind), out, names).userspace(userspace);
+    let _ = write!(line, "{l}");
+}
+
+/// Writes the line of an expectation event, as `conntrack -E expect` prints it.
+///
+/// # Errors
+/// The event's expectation is malformed.
+pub fn write_exp_line(
+    line: &mut String,
+    event: &ExpEvent<'_>,
+    out: &Output,
+) -> Result<(), conntrack_codec::Error> {
+    use std::fmt::Write as _;
+    let exp = ExpectRepr::try_from(&event.exp)?;
+    let _ = write!(line, "{}", ExpLine::new(&exp, Some(event.kind), out));
+    Ok(())
+}
+
 const ENOBUFS_WARNING: &[u8] = b"WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
 
 /// `conntrack -E`'s part: 1.4.7's filters and lines.
@@ -235,25 +265,14 @@ impl Handler for Conntrack<'_> {
         {
             return Next::Skip;
         }
-        let labels: &dyn LabelNames = match self.labelmap {
-            Some(m) => m,
-            None => &(),
-        };
-        let l = CtLine::new(&entry, Origin::Event(event.kind), out, labels).userspace(userspace);
-        use std::fmt::Write as _;
-        let _ = write!(line, "{l}");
+        write_ct_line(line, &entry, event.kind, out, self.labelmap, userspace);
         Next::Print
     }
 
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next {
-        if self.c.command != cmd::EXP_EVENT {
+        if self.c.command != cmd::EXP_EVENT || write_exp_line(line, event, out).is_err() {
             return Next::Skip;
         }
-        let Ok(exp) = ExpectRepr::try_from(&event.exp) else {
-            return Next::Skip;
-        };
-        use std::fmt::Write as _;
-        let _ = write!(line, "{}", ExpLine::new(&exp, Some(event.kind), out));
         Next::Print
     }
 

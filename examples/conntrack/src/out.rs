@@ -4,6 +4,17 @@
 
 use std::io::Write;
 
+use conntrack_codec::labels::LabelNames;
+use conntrack_io::Connlabels;
+
+/// The label names to print with: those of `map`, or none (labels by number).
+pub fn label_names(map: Option<&Connlabels>) -> &dyn LabelNames {
+    match map {
+        Some(m) => m,
+        None => &(),
+    }
+}
+
 /// Buffered standard output.
 pub struct Out {
     buf: Vec<u8>,

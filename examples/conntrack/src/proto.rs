@@ -2,6 +2,8 @@
 //! their long options, which command needs or forbids which of them, how each option sets
 //! the template, the final check and the help text.
 
+use conntrack_codec::fmt::{dccp_state_name, sctp_state_name, tcp_state_name};
+
 use crate::cat;
 use crate::getopt::HasArg;
 use crate::model::{Obj, Tmpl};
@@ -41,33 +43,6 @@ pub const HANDLERS: [Proto; 8] = [
     Proto::Udplite,
     Proto::Udp,
     Proto::Tcp,
-];
-
-const TCP_STATES: [&str; 10] = [
-    "NONE",
-    "SYN_SENT",
-    "SYN_RECV",
-    "ESTABLISHED",
-    "FIN_WAIT",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "TIME_WAIT",
-    "CLOSE",
-    "SYN_SENT2",
-];
-const SCTP_STATES: [&str; 8] = [
-    "NONE",
-    "CLOSED",
-    "COOKIE_WAIT",
-    "COOKIE_ECHOED",
-    "ESTABLISHED",
-    "SHUTDOWN_SENT",
-    "SHUTDOWN_RECD",
-    "SHUTDOWN_ACK_SENT",
-];
-const DCCP_STATES: [&str; 10] = [
-    "NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE",
-    "INVALID",
 ];
 
 /// What an option of a handler sets.
@@ -445,19 +420,20 @@ impl Proto {
             }
             Field::State => match self {
                 Proto::Tcp => {
-                    let state = match position(&TCP_STATES, arg) {
+                    let state = match state_number(tcp_state_name, 10, arg) {
                         Some(i) => i,
                         None if arg == b"LISTEN" => 9,
                         None => return Err(Fail::param(cat!("unknown TCP state `", arg, "'"))),
                     };
                     tmpl.ct.tcp_state = Some(state);
                 }
-                Proto::Sctp => match position(&SCTP_STATES, arg) {
+                // 1.4.7's table stops before the HEARTBEAT states.
+                Proto::Sctp => match state_number(sctp_state_name, 8, arg) {
                     Some(i) => tmpl.ct.sctp_state = Some(i),
                     // conntrack 1.4.7 reads past its table of names here and crashes.
                     None => return Err(Fail::param(cat!("unknown SCTP state `", arg, "'"))),
                 },
-                _ => match position(&DCCP_STATES, arg) {
+                _ => match state_number(dccp_state_name, 10, arg) {
                     Some(i) => tmpl.ct.dccp_state = Some(i),
                     None => return Err(Fail::param(cat!("Unknown DCCP state `", arg, "'"))),
                 },
@@ -550,12 +526,9 @@ impl Proto {
     }
 }
 
-/// The index of `name` in a table of names.
-fn position(table: &[&str], name: &[u8]) -> Option<u8> {
-    table
-        .iter()
-        .position(|s| s.as_bytes() == name)
-        .and_then(|i| u8::try_from(i).ok())
+/// The state among the first `count` whose name (as the codec prints it) is `name`.
+fn state_number(name_of: fn(u8) -> &'static str, count: u8, name: &[u8]) -> Option<u8> {
+    (0..count).find(|&s| name_of(s).as_bytes() == name)
 }
 
 /// Reads a number as 1.4.7 does (`atoi`, or `strtoul` for GRE keys) and, when it is not a

@@ -7,23 +7,18 @@
 //! program's name, the clock of each line) is the one of `conntrack -E`
 //! (`conntrack_cli::events`); this program is its command line and its lines.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use conntrack_cli::events::{run_loop, Handler, Next, Settings};
+use conntrack_cli::events::{run_loop, write_ct_line, write_exp_line, Handler, Next, Settings};
 use conntrack_cli::out::Term;
 use conntrack_cli::parse::Fail;
 use conntrack_codec::ct::{l4proto, ConntrackRepr};
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
-use conntrack_codec::fmt::{
-    l4_name, sctp_state_name, tcp_state_name, CtLine, ExpLine, Output, Userspace,
-};
-use conntrack_codec::labels::LabelNames;
+use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output, Userspace};
 use conntrack_io::{
     compile_filter, Connlabels, CtEvent, Error, Events, ExpEvent, Groups, Lost, Socket,
 };
@@ -491,13 +486,14 @@ impl Handler for Lines {
     ) -> Next {
         match ConntrackRepr::try_from(&event.entry) {
             Ok(entry) => {
-                let labels: &dyn LabelNames = match &self.labels {
-                    Some(map) => map,
-                    None => &(),
-                };
-                let origin = conntrack_codec::fmt::Origin::Event(event.kind);
-                let l = CtLine::new(&entry, origin, out, labels).userspace(userspace);
-                let _ = write!(line, "{l}");
+                write_ct_line(
+                    line,
+                    &entry,
+                    event.kind,
+                    out,
+                    self.labels.as_ref(),
+                    userspace,
+                );
                 Next::Print
             }
             Err(e) => {
@@ -508,11 +504,8 @@ impl Handler for Lines {
     }
 
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next {
-        match ExpectRepr::try_from(&event.exp) {
-            Ok(exp) => {
-                let _ = write!(line, "{}", ExpLine::new(&exp, Some(event.kind), out));
-                Next::Print
-            }
+        match write_exp_line(line, event, out) {
+            Ok(()) => Next::Print,
             Err(e) => {
                 eprintln!("ctevents: malformed event: {e}");
                 Next::Skip

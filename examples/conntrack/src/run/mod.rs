@@ -10,7 +10,6 @@ mod stats;
 
 use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::fmt::{CtLine, Origin, Output, Style, XML_HEADER};
-use conntrack_codec::labels::LabelNames;
 use conntrack_io::Error as IoError;
 use nix::libc;
 
@@ -57,10 +56,7 @@ fn line(
     origin: Origin,
     out: &Output,
 ) {
-    let labels: &dyn LabelNames = match labels {
-        Some(m) => m,
-        None => &(),
-    };
+    let labels = crate::out::label_names(labels.as_ref());
     term.out
         .line(format_args!("{}", CtLine::new(e, origin, out, labels)));
 }
