@@ -1,9 +1,11 @@
-//! Listing and deleting a large table with conntrack-tools 1.4.7 and with `conntrack`, side
-//! by side in a throwaway namespace, several runs interleaved; prints the medians and the
-//! ratios. Ignored by default (it takes a while): run it with `scripts/cli-bench`, or
-//! `cargo test --release -p conntrack-tests --test cli_bench -- --ignored --nocapture`.
+//! Listing, updating and deleting a large table with conntrack-tools 1.4.7 and with
+//! `conntrack`, side by side in a throwaway namespace, several runs interleaved; prints the
+//! medians and the ratios; and the peak memory (RSS) of `-U` and `-D` of each on a table of
+//! 250,000 entries. Ignored by default (it takes a while): run it with `scripts/cli-bench`,
+//! or `cargo test --release -p conntrack-tests --test cli_bench -- --ignored --nocapture`.
 //! `CLI_BENCH_ENTRIES` (default 100000) and `CLI_BENCH_RUNS` (default 5) change the size
-//! and the number of runs.
+//! and the number of runs of the timings, `CLI_BENCH_RSS_ENTRIES` (default 250000) the
+//! size of the memory runs (`nf_conntrack_max` is 262144 here, for every namespace).
 
 mod cli_support;
 
@@ -72,6 +74,29 @@ fn time(ns: &Netns, prog: &str, args: &[&str]) -> f64 {
     secs
 }
 
+/// The peak RSS, in KiB, of one run of `prog args` in the namespace (GNU time's `%M`).
+fn peak_rss(ns: &Netns, prog: &str, args: &[&str]) -> u64 {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "/usr/bin/time",
+            "-f",
+            "RSS %M",
+            prog,
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{prog} {args:?} failed: {out:?}");
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("RSS ")?.trim().parse().ok())
+        .expect("GNU time's report")
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -79,13 +104,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[test]
 #[ignore = "a benchmark: run with scripts/cli-bench"]
-fn list_and_delete_side_by_side() {
+fn list_update_and_delete_side_by_side() {
     need_reference();
     let n = env("CLI_BENCH_ENTRIES", 100_000);
     let runs = env("CLI_BENCH_RUNS", 5);
     let ns = Netns::new("clibench");
     let (mut list_real, mut list_ours, mut del_real, mut del_ours) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut upd_real, mut upd_ours) = (Vec::new(), Vec::new());
     fill(&ns, n);
     for run in 0..runs {
         // Interleaved, the order swapped every run.
@@ -100,6 +126,16 @@ fn list_and_delete_side_by_side() {
                 list_real.push(t)
             } else {
                 list_ours.push(t)
+            }
+        }
+        for (i, (prog, real)) in order.into_iter().enumerate() {
+            // A mark the entries do not have yet, so that every one is updated.
+            let mark = (run * 2 + i + 1).to_string();
+            let t = time(&ns, prog, &["-U", "-p", "tcp", "-m", &mark]);
+            if real {
+                upd_real.push(t)
+            } else {
+                upd_ours.push(t)
             }
         }
         for (prog, real) in order {
@@ -129,4 +165,33 @@ fn list_and_delete_side_by_side() {
         "  conntrack -D   conntrack-tools 1.4.7 {dr:.3} s   ours {d_o:.3} s   {:.2}x faster",
         dr / d_o
     );
+    let (ur, uo) = (median(upd_real), median(upd_ours));
+    println!(
+        "  conntrack -U -p tcp -m M   conntrack-tools 1.4.7 {ur:.3} s   ours {uo:.3} s   {:.2}x faster",
+        ur / uo
+    );
+}
+
+#[test]
+#[ignore = "a benchmark: run with scripts/cli-bench"]
+fn peak_memory_of_changes_side_by_side() {
+    need_reference();
+    let n = env("CLI_BENCH_RSS_ENTRIES", 250_000);
+    let ns = Netns::new("clirss");
+    println!("peak RSS on a table of {n} IPv4 TCP entries (GNU time, KiB):");
+    for (what, args) in [
+        ("-U -p tcp -m 5", &["-U", "-p", "tcp", "-m", "5"][..]),
+        ("-D -p tcp", &["-D", "-p", "tcp"]),
+    ] {
+        let mut line = format!("  conntrack {what}:");
+        for (name, prog) in [("conntrack-tools 1.4.7", REAL), ("ours", ours())] {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns.name(), REAL, "-F"])
+                .output();
+            fill(&ns, n);
+            let kib = peak_rss(&ns, prog, args);
+            line.push_str(&format!("   {name} {kib} KiB"));
+        }
+        println!("{line}");
+    }
 }

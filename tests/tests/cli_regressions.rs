@@ -219,3 +219,136 @@ fn one_enobufs_warning_per_overrun() {
         "ours never warned, 1.4.7 did {theirs} times"
     );
 }
+
+/// Fills the table with `n` UDP entries, each with its own source address.
+fn fill_udp(ns: &Netns, n: u32) {
+    let mut sock = ns.socket();
+    let _ = sock.set_rcvbuf(16 << 20);
+    let entries: Vec<conntrack_codec::ct::ConntrackRepr> = (0..n)
+        .map(|i| {
+            let src = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | i));
+            let dst = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+            let orig = conntrack_codec::ct::Tuple::udp(src, dst, 1000, 53);
+            conntrack_codec::ct::ConntrackRepr {
+                family: 2,
+                orig: Some(orig),
+                reply: Some(orig.inverted()),
+                timeout: Some(3600),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut failed = 0;
+    sock.create_batch(&entries, 1024, |_, r| failed += usize::from(r.is_err()))
+        .expect("fill");
+    assert_eq!(failed, 0, "entries not created");
+}
+
+/// The original source addresses of the entries in the table.
+fn sources(ns: &Netns) -> std::collections::BTreeSet<String> {
+    let mut sock = ns.socket();
+    let mut out = std::collections::BTreeSet::new();
+    let summary = sock
+        .list(&conntrack_codec::filter::DumpFilter::default(), |v| {
+            if let Ok(Some(t)) = v.orig() {
+                if let Some(src) = t.src {
+                    out.insert(src.to_string());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("dump");
+    assert!(!summary.interrupted, "the table changed during the dump");
+    out
+}
+
+/// Starts `prog -D` on a table of `n` entries, sends it SIGTERM once its first lines are
+/// out, and returns the sources it printed, the sources it deleted, and how it ended.
+fn interrupted_delete(
+    ns: &Netns,
+    prog: &str,
+    n: u32,
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeSet<String>,
+    std::process::ExitStatus,
+) {
+    use std::io::{BufRead, BufReader};
+    let _ = run(ns, REAL, &["-F"], None);
+    fill_udp(ns, n);
+    let before = sources(ns);
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), prog, "-D"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start -D");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = std::collections::BTreeSet::new();
+    let mut line = String::new();
+    let mut signalled = false;
+    while out.read_line(&mut line).expect("read") > 0 {
+        if !signalled {
+            // `ip netns exec` execs the program: the child's pid is the program's.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            signalled = true;
+        }
+        if let Some(src) = line.split_whitespace().find_map(|w| w.strip_prefix("src=")) {
+            printed.insert(src.to_string());
+        }
+        line.clear();
+    }
+    let status = child.wait().expect("wait");
+    let after = sources(ns);
+    let deleted: std::collections::BTreeSet<String> = before.difference(&after).cloned().collect();
+    (printed, deleted, status)
+}
+
+/// SIGTERM half-way through `-D`: what was deleted is exactly what was printed (1.4.7,
+/// whose output is buffered, loses the lines still in its buffer; ours finishes the deletes
+/// in flight, prints them, and then dies of the signal as 1.4.7 does).
+#[test]
+fn sigterm_during_delete_prints_exactly_what_was_deleted() {
+    use std::os::unix::process::ExitStatusExt;
+    need_reference();
+    let ns = Netns::new("clisigterm");
+    let n = 150_000;
+    let (printed, deleted, status) = interrupted_delete(&ns, ours(), n);
+    println!(
+        "ours: {} of {n} entries deleted, {} printed, ended by {:?}",
+        deleted.len(),
+        printed.len(),
+        status.signal()
+    );
+    let (their_printed, their_deleted, their_status) = interrupted_delete(&ns, REAL, n);
+    println!(
+        "conntrack-tools 1.4.7: {} deleted, {} printed ({} deleted and not printed), ended by {:?}",
+        their_deleted.len(),
+        their_printed.len(),
+        their_deleted.difference(&their_printed).count(),
+        their_status.signal()
+    );
+    assert_eq!(
+        status.signal(),
+        Some(15),
+        "ours did not die of SIGTERM: {status:?}"
+    );
+    assert!(
+        !deleted.is_empty() && deleted.len() < n as usize,
+        "the signal did not come half-way: {} of {n} deleted",
+        deleted.len()
+    );
+    assert_eq!(
+        printed.len(),
+        deleted.len(),
+        "printed and deleted differ: {} printed, {} deleted",
+        printed.len(),
+        deleted.len()
+    );
+    assert!(
+        printed == deleted,
+        "the printed entries are not the deleted ones"
+    );
+}
