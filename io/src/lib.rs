@@ -70,6 +70,7 @@ mod labels;
 mod ops;
 mod progname;
 mod socket;
+mod stream;
 mod strerror;
 mod sys;
 

@@ -6,13 +6,13 @@
 use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::Key;
-use conntrack_codec::ct::{Conntrack, ConntrackRepr, ExpStatsCpu, StatsCpu};
+use conntrack_codec::ct::{Conntrack, ConntrackRepr, ExpStatsCpu, StatsCpu, Tuple};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
-use conntrack_codec::nl::{flags, NlMsg};
-use conntrack_io::{Acks, DumpSummary, Errno, Error as IoError, Events, Groups, Socket};
+use conntrack_codec::nl::flags;
+use conntrack_io::{DumpSummary, Errno, Error as IoError, Events, Groups, Socket};
 
 /// Which list a dump walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,20 @@ pub enum ListKind {
     /// The unconfirmed list.
     Unconfirmed,
 }
+
+/// What to do with an entry a dump finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Leave it.
+    Skip,
+    /// Change it (with this request).
+    Send(T),
+    /// Stop the dump: no more changes.
+    Stop,
+}
+
+/// What [`Change::Stop`] breaks the dump with.
+const STOPPED: conntrack_codec::Error = conntrack_codec::Error::InvalidValue("stopped");
 
 /// A callback for each conntrack entry of a dump.
 pub type EntryFn<'f> = dyn FnMut(Conntrack<'_>) -> ControlFlow<()> + 'f;
@@ -122,27 +136,31 @@ pub trait Kernel {
     fn open_modifier(&mut self) -> Result<(), IoError>;
 
     /// Deletes, in bulk, the entries of a dump (`filter` in the kernel) that `select`
-    /// picks; `done` gets each picked entry with the outcome of its delete, in dump order.
+    /// picks; `done` gets each picked entry (as dumped) with the outcome of its delete, in
+    /// dump order, a window at a time. [`Change::Stop`] ends the dump; the deletes already
+    /// picked are still sent and reported.
     ///
     /// # Errors
     /// The dump, or the socket of the deletes, failed as a whole.
     fn delete_matching(
         &mut self,
         filter: &DumpFilter,
-        select: &mut dyn FnMut(&Conntrack<'_>) -> bool,
-        done: &mut dyn FnMut(Conntrack<'_>, Result<(), IoError>),
+        select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
+        done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
     ) -> Result<DumpSummary, IoError>;
 
-    /// Updates, in bulk, the entries of a dump for which `build` writes an update request;
+    /// Updates, in bulk, the entries of a dump for which `build` gives an update request;
     /// `done` gets, in dump order, each one's outcome: the entry as the kernel has it after
-    /// the update, or why not.
+    /// the update (got with a request of `family`), or why not. [`Change::Stop`] as for
+    /// [`Kernel::delete_matching`].
     ///
     /// # Errors
     /// The dump, or the socket of the updates, failed as a whole.
     fn update_matching(
         &mut self,
         filter: &DumpFilter,
-        build: &mut dyn FnMut(&Conntrack<'_>) -> Option<ConntrackRepr>,
+        family: u8,
+        build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
     ) -> Result<DumpSummary, IoError>;
 
@@ -153,8 +171,8 @@ pub trait Kernel {
     fn events(&mut self, groups: Groups) -> Result<Events, IoError>;
 }
 
-/// The bulk window for deletes and updates: requests in flight.
-const WINDOW: usize = 1024;
+/// The window of deletes and updates: entries held, and requests in flight.
+const WINDOW: usize = 512;
 /// The receive queue for bulk deletes and updates.
 const BULK_RCVBUF: usize = 4 << 20;
 
@@ -164,6 +182,8 @@ const BULK_RCVBUF: usize = 4 << 20;
 pub struct Sockets {
     sock: Socket,
     modifier: Option<Socket>,
+    /// For the gets of `-U` (the first socket dumps, the second updates meanwhile).
+    getter: Option<Socket>,
 }
 
 impl Sockets {
@@ -175,6 +195,7 @@ impl Sockets {
         Ok(Sockets {
             sock: Socket::open()?,
             modifier: None,
+            getter: None,
         })
     }
 
@@ -190,42 +211,30 @@ impl Sockets {
             errno: Errno::EBADF,
         })
     }
+}
 
-    /// Dumps the table and keeps the bytes of the entries `keep` picks.
-    fn collect(
-        &mut self,
-        filter: &DumpFilter,
-        mut keep: impl FnMut(&Conntrack<'_>) -> bool,
-    ) -> Result<(Vec<Vec<u8>>, DumpSummary), IoError> {
-        let mut kept = Vec::new();
-        let summary = self.sock.list(filter, |view| {
-            if keep(&view) {
-                if let Some(bytes) = copy(&view) {
-                    kept.push(bytes);
-                }
-            }
-            ControlFlow::Continue(())
-        })?;
-        Ok((kept, summary))
+/// A `CT_GET` carrying `request` (family included), on `sock`.
+fn get_with(sock: &mut Socket, request: &ConntrackRepr) -> Result<ConntrackRepr, IoError> {
+    let reply = sock.request(
+        |w, seq| {
+            request
+                .emit(w, msg_type(Subsystem::Ctnetlink, ct_msg::GET), 0, seq)
+                .map(drop)
+        },
+        |nf| ConntrackRepr::parse(&nf),
+    )?;
+    reply.map_err(|error| IoError::Codec {
+        error,
+        offset: None,
+    })
+}
+
+/// A run that [`Change::Stop`] ended is not a failure (its changes were reported).
+fn stopped_is_no_error(res: Result<DumpSummary, IoError>) -> Result<DumpSummary, IoError> {
+    match res {
+        Err(IoError::Build(e)) if e == STOPPED => Ok(DumpSummary::default()),
+        other => other,
     }
-}
-
-/// A copy of an entry, as the bytes of a message.
-fn copy(view: &Conntrack<'_>) -> Option<Vec<u8>> {
-    let repr = ConntrackRepr::try_from(view).ok()?;
-    let mut buf = vec![0u8; repr.buffer_len() + 64];
-    let mut w = conntrack_codec::nl::Writer::new(&mut buf);
-    let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
-    let range = repr.emit(&mut w, kind, 0, 0).ok()?;
-    buf.truncate(range.end);
-    Some(buf)
-}
-
-/// The view of an entry kept as bytes.
-fn view_of(bytes: &[u8]) -> Option<Conntrack<'_>> {
-    let msg = NlMsg::new_checked(bytes).ok()?;
-    let nf = conntrack_codec::nfnl::NfMsg::new_checked(msg).ok()?;
-    Conntrack::new_checked(nf).ok()
 }
 
 impl Kernel for Sockets {
@@ -244,18 +253,7 @@ impl Kernel for Sockets {
     }
 
     fn get(&mut self, request: &ConntrackRepr) -> Result<ConntrackRepr, IoError> {
-        let reply = self.sock.request(
-            |w, seq| {
-                request
-                    .emit(w, msg_type(Subsystem::Ctnetlink, ct_msg::GET), 0, seq)
-                    .map(drop)
-            },
-            |nf| ConntrackRepr::parse(&nf),
-        )?;
-        reply.map_err(|error| IoError::Codec {
-            error,
-            offset: None,
-        })
+        get_with(&mut self.sock, request)
     }
 
     fn create(&mut self, entry: &ConntrackRepr, fl: u16) -> Result<(), IoError> {
@@ -313,81 +311,84 @@ impl Kernel for Sockets {
     fn delete_matching(
         &mut self,
         filter: &DumpFilter,
-        select: &mut dyn FnMut(&Conntrack<'_>) -> bool,
-        done: &mut dyn FnMut(Conntrack<'_>, Result<(), IoError>),
+        select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
+        done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
     ) -> Result<DumpSummary, IoError> {
-        let (entries, summary) = self.collect(filter, select)?;
-        let keys: Vec<Option<Key>> = entries
-            .iter()
-            .map(|b| {
-                let v = view_of(b)?;
-                Some(Key {
-                    orig: v.orig().ok()?,
-                    reply: None,
-                    zone: v.zone().ok()?,
-                    id: None,
-                })
-            })
-            .collect();
-        let mut results: Vec<Option<Result<(), IoError>>> = vec![None; keys.len()];
-        self.modifier()?.bulk_with_acks(
-            keys.len(),
+        self.modifier()?;
+        let Sockets { sock, modifier, .. } = self;
+        let helper = modifier.as_mut().ok_or(IoError::Sys {
+            call: "socket",
+            errno: Errno::EBADF,
+        })?;
+        let res = sock.change_each(
+            helper,
+            filter,
             WINDOW,
-            Acks::PerDatagram,
-            |i, w, seq| match keys.get(i).and_then(Option::as_ref) {
-                Some(k) => conntrack_codec::ct::request::delete(w, seq, k).map(drop),
-                None => Err(conntrack_codec::Error::InvalidValue("entry")),
-            },
-            |i, r| {
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(r);
+            |view, w| match select(view) {
+                Change::Skip => Ok(false),
+                Change::Stop => Err(STOPPED),
+                Change::Send(()) => {
+                    let key = Key {
+                        orig: view.orig()?,
+                        reply: None,
+                        zone: view.zone()?,
+                        id: None,
+                    };
+                    conntrack_codec::ct::request::delete(w, 0, &key).map(|_| true)
                 }
             },
-        )?;
-        for (bytes, r) in entries.iter().zip(results) {
-            if let Some(v) = view_of(bytes) {
-                done(v, r.unwrap_or(Err(IoError::NoAnswer)));
-            }
-        }
-        Ok(summary)
+            |entry, r| done(entry, r),
+        );
+        stopped_is_no_error(res)
     }
 
     fn update_matching(
         &mut self,
         filter: &DumpFilter,
-        build: &mut dyn FnMut(&Conntrack<'_>) -> Option<ConntrackRepr>,
+        family: u8,
+        build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
     ) -> Result<DumpSummary, IoError> {
-        let mut reqs = Vec::new();
-        let summary = self.sock.list(filter, |view| {
-            if let Some(r) = build(&view) {
-                reqs.push(r);
-            }
-            ControlFlow::Continue(())
-        })?;
-        let mut results: Vec<Option<Result<(), IoError>>> = vec![None; reqs.len()];
-        let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
-        self.modifier()?.bulk_with_acks(
-            reqs.len(),
-            WINDOW,
-            Acks::PerDatagram,
-            |i, w, seq| match reqs.get(i) {
-                Some(r) => r.emit(w, kind, 0, seq).map(drop),
-                None => Err(conntrack_codec::Error::InvalidValue("bulk index")),
-            },
-            |i, r| {
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(r);
-                }
-            },
-        )?;
-        for (req, r) in reqs.iter().zip(results) {
-            match r.unwrap_or(Err(IoError::NoAnswer)) {
-                Ok(()) => done(self.get(req)),
-                Err(e) => done(Err(e)),
-            }
+        self.modifier()?;
+        if self.getter.is_none() {
+            self.getter = Some(Socket::open()?);
         }
-        Ok(summary)
+        let Sockets {
+            sock,
+            modifier,
+            getter,
+        } = self;
+        let (Some(helper), Some(getter)) = (modifier.as_mut(), getter.as_mut()) else {
+            return Err(IoError::Sys {
+                call: "socket",
+                errno: Errno::EBADF,
+            });
+        };
+        let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
+        let res = sock.change_each(
+            helper,
+            filter,
+            WINDOW,
+            |view, w| match build(view) {
+                Change::Skip => Ok(false),
+                Change::Stop => Err(STOPPED),
+                Change::Send(req) => req.emit(w, kind, 0, 0).map(|_| true),
+            },
+            |entry, r| match r {
+                // The entry as it is now, asked for as 1.4.7 asks: its original tuple,
+                // without its zone, with the command's family.
+                Ok(()) => {
+                    let request = ConntrackRepr {
+                        family,
+                        orig: entry.orig.map(|t| Tuple { zone: None, ..t }),
+                        ..ConntrackRepr::default()
+                    };
+                    done(get_with(getter, &request));
+                }
+                Err(e) => done(Err(e)),
+            },
+        );
+        stopped_is_no_error(res)
     }
 
     fn events(&mut self, groups: Groups) -> Result<Events, IoError> {
@@ -498,8 +499,8 @@ impl Kernel for EmptyTable {
     fn delete_matching(
         &mut self,
         _filter: &DumpFilter,
-        _select: &mut dyn FnMut(&Conntrack<'_>) -> bool,
-        _done: &mut dyn FnMut(Conntrack<'_>, Result<(), IoError>),
+        _select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
+        _done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
     ) -> Result<DumpSummary, IoError> {
         Ok(DumpSummary::default())
     }
@@ -507,7 +508,8 @@ impl Kernel for EmptyTable {
     fn update_matching(
         &mut self,
         _filter: &DumpFilter,
-        _build: &mut dyn FnMut(&Conntrack<'_>) -> Option<ConntrackRepr>,
+        _family: u8,
+        _build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         _done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
     ) -> Result<DumpSummary, IoError> {
         Ok(DumpSummary::default())

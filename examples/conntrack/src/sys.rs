@@ -23,6 +23,11 @@ pub trait System {
 
     /// Whether `POSIXLY_CORRECT` is set (option scanning stops at the first non-option).
     fn posixly_correct(&self) -> bool;
+
+    /// Catches SIGINT and SIGTERM from now on, for a command that must finish the changes
+    /// it has in flight before it ends (see [`StopFlag`](crate::signals::StopFlag));
+    /// `None` where there are no signals to catch (in memory, or if they cannot be).
+    fn catch_stop(&mut self) -> Option<crate::signals::StopFlag>;
 }
 
 /// The real machine.
@@ -36,6 +41,10 @@ impl System for Machine {
 
     fn posixly_correct(&self) -> bool {
         std::env::var_os("POSIXLY_CORRECT").is_some()
+    }
+
+    fn catch_stop(&mut self) -> Option<crate::signals::StopFlag> {
+        crate::signals::StopFlag::catch().ok()
     }
 }
 
@@ -65,5 +74,9 @@ impl System for Files {
 
     fn posixly_correct(&self) -> bool {
         self.posixly_correct
+    }
+
+    fn catch_stop(&mut self) -> Option<crate::signals::StopFlag> {
+        None
     }
 }

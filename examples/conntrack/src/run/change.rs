@@ -13,9 +13,10 @@ use nix::libc;
 
 use super::{build_failed, err2str, errno_of, failed, Ctx};
 use crate::filter::{self, Push};
-use crate::kernel::Kernel;
+use crate::kernel::{Change, Kernel};
 use crate::model::{nfct_cmp, Bitmask, Cmp, Obj, Tmpl, Tup};
 use crate::parse::{cmd, opt, Cmd, Fail};
+use crate::signals::StopFlag;
 
 impl Ctx {
     pub(super) fn create(&mut self, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
@@ -50,9 +51,10 @@ impl Ctx {
     }
 
     /// `-D`: each entry of the dump that passes the filters is deleted (in bulk, on the
-    /// second socket) and printed once deleted; entries gone meanwhile are skipped, as in
-    /// 1.4.7. The first other failure stops the deletes (those already sent are still
-    /// printed) and is reported.
+    /// second socket, a window at a time) and printed once deleted; entries gone meanwhile
+    /// are skipped, as in 1.4.7. The first other failure stops the deletes (those already
+    /// sent are still printed) and is reported. SIGINT or SIGTERM stop them too: what was
+    /// deleted is printed, and the program dies of the signal.
     pub(super) fn delete(&mut self, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         let nf = filter::filter_init(c)?;
         let out = self.output(false);
@@ -61,33 +63,33 @@ impl Ctx {
         let kf = filter::kernel_filter(c, Push::Delete);
         k.open_modifier()
             .map_err(|_| Fail::other("Can't open handler"))?;
+        let stop = self.sys.catch_stop();
         let c: &Cmd = c;
         let error: RefCell<Option<Fail>> = RefCell::new(None);
-        let mut select = |view: &Conntrack<'_>| -> bool {
-            if error.borrow().is_some() {
-                return false;
+        let mut select = |view: &Conntrack<'_>| -> Change<()> {
+            if error.borrow().is_some() || stop.as_ref().and_then(StopFlag::signal).is_some() {
+                return Change::Stop;
             }
             if !check {
-                return true;
+                return Change::Send(());
             }
             match ConntrackRepr::try_from(view) {
-                Ok(e) => !filter::nfct_filter(c, &nf, &Obj::from_entry(&e), &cur),
+                Ok(e) if filter::nfct_filter(c, &nf, &Obj::from_entry(&e), &cur) => Change::Skip,
+                Ok(_) => Change::Send(()),
                 Err(err) => {
                     *error.borrow_mut() = Some(Fail::other(format!("Operation failed: {err}")));
-                    false
+                    Change::Stop
                 }
             }
         };
         let term = &mut self.term;
         let counter = &mut self.counter;
-        let mut done = |view: Conntrack<'_>, r: Result<(), IoError>| match r {
+        let mut done = |e: &ConntrackRepr, r: Result<(), IoError>| match r {
             Ok(()) => {
-                if let Ok(e) = ConntrackRepr::try_from(&view) {
-                    term.out.line(format_args!(
-                        "{}",
-                        CtLine::new(&e, Origin::Delete, &out, &())
-                    ));
-                }
+                term.out.line(format_args!(
+                    "{}",
+                    CtLine::new(e, Origin::Delete, &out, &())
+                ));
                 *counter += 1;
             }
             // Gone meanwhile (expired, or deleted by someone else): not an error.
@@ -101,6 +103,7 @@ impl Ctx {
         // ctnetlink never marks its dumps interrupted; a table that changes meanwhile is
         // the race 1.4.7 has too.
         let res = k.delete_matching(&kf, &mut select, &mut done);
+        self.die_if_stopped(stop.as_ref());
         if let Some(e) = error.into_inner() {
             return Err(e);
         }
@@ -108,9 +111,10 @@ impl Ctx {
     }
 
     /// `-U`: each entry of the dump that passes `-U`'s filter and would change gets the
-    /// update 1.4.7 sends (in bulk, on the second socket), and is printed as the kernel has
-    /// it once updated, and counted. An update that fails is reported on stderr as 1.4.7
-    /// reports it (`Operation failed: ...`), not counted, and the others go on.
+    /// update 1.4.7 sends (in bulk, on the second socket, a window at a time), and is
+    /// printed as the kernel has it once updated, and counted. An update that fails is
+    /// reported on stderr as 1.4.7 reports it (`Operation failed: ...`), not counted, and
+    /// the others go on. SIGINT or SIGTERM stop the updates, as for `-D`.
     pub(super) fn update(&mut self, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         let nf = filter::filter_init(c)?;
         let cur = self.cur.clone();
@@ -119,36 +123,37 @@ impl Ctx {
             .map_err(|_| Fail::other("Can't open handler"))?;
         let out = self.output(false);
         let errno = self.g.errno;
+        let stop = self.sys.catch_stop();
         let c: &Cmd = c;
         let error: RefCell<Option<Fail>> = RefCell::new(None);
-        let mut build = |view: &Conntrack<'_>| -> Option<ConntrackRepr> {
-            if error.borrow().is_some() {
-                return None;
+        let mut build = |view: &Conntrack<'_>| -> Change<ConntrackRepr> {
+            if error.borrow().is_some() || stop.as_ref().and_then(StopFlag::signal).is_some() {
+                return Change::Stop;
             }
             let e = match ConntrackRepr::try_from(view) {
                 Ok(e) => e,
                 Err(err) => {
                     *error.borrow_mut() = Some(Fail::other(format!("Operation failed: {err}")));
-                    return None;
+                    return Change::Stop;
                 }
             };
             let obj = Obj::from_entry(&e);
             if filter::update_filter(c, &nf, &obj, &cur) {
-                return None;
+                return Change::Skip;
             }
             let tmp = update_object(c, &obj, &cur);
             if nfct_cmp(&tmp, &obj, Cmp::AllMask) {
-                return None;
+                return Change::Skip;
             }
             match tmp.build(errno) {
                 Ok(mut r) => {
                     // 1.4.7 sends the update with the command's family.
                     r.family = c.family;
-                    Some(r)
+                    Change::Send(r)
                 }
                 Err(errno) => {
                     *error.borrow_mut() = Some(build_failed(errno, cmd::CT_UPDATE));
-                    None
+                    Change::Stop
                 }
             }
         };
@@ -166,11 +171,21 @@ impl Ctx {
                 term.err_line(line.as_bytes());
             }
         };
-        let res = k.update_matching(&kf, &mut build, &mut done);
+        let res = k.update_matching(&kf, c.family, &mut build, &mut done);
+        self.die_if_stopped(stop.as_ref());
         if let Some(e) = error.into_inner() {
             return Err(e);
         }
         res.map(drop).map_err(|e| failed(&e, c.command))
+    }
+
+    /// After a change stopped by a signal: writes out what was printed, and dies of the
+    /// signal, as 1.4.7 (which has no handler for it there) does.
+    fn die_if_stopped(&mut self, stop: Option<&StopFlag>) {
+        if let Some(signal) = stop.and_then(StopFlag::signal) {
+            self.term.out.flush();
+            crate::signals::die_of(signal);
+        }
     }
 }
 
