@@ -98,8 +98,7 @@ fn peak_rss(ns: &Netns, prog: &str, args: &[&str]) -> (u64, String) {
         .expect("GNU time's report");
     let last = stderr
         .lines()
-        .filter(|l| !l.starts_with("RSS ") && !l.starts_with("Command exited"))
-        .last()
+        .rfind(|l| !l.starts_with("RSS ") && !l.starts_with("Command exited"))
         .unwrap_or_default()
         .to_string();
     (rss, last)
