@@ -64,17 +64,22 @@
 mod conntrack;
 mod error;
 mod events;
+pub mod filtering;
 mod labels;
+mod matching;
 mod ops;
 mod socket;
 mod sys;
 
+pub use conntrack::Flushed;
 pub use error::{Error, KernelError, Result};
 pub use events::{
     compile_filter, sock_filter, CtEvent, Event, EventStats, Events, ExpEvent, Groups, LossCause,
     Lost,
 };
+pub use filtering::KernelFilters;
 pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
+pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
 pub use socket::{Builder, Datagram, SockFilter, Socket};

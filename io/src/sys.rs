@@ -1,5 +1,6 @@
 //! The only unsafe code of the crate: socket options that `nix` does not wrap (the netlink
-//! options, and classic-BPF socket filters).
+//! options, and classic-BPF socket filters), and the `ioctl` that names a socket's network
+//! namespace.
 //!
 //! Each call passes the kernel a pointer to a live local value together with that value's
 //! exact size, which is all `setsockopt`/`getsockopt` read or write; the descriptor is
@@ -7,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -108,4 +109,15 @@ pub(crate) fn drops(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
         Some(&drops) if index < written => Ok(drops),
         _ => Err(Errno::EOPNOTSUPP),
     }
+}
+
+/// The network namespace of a socket (`SIOCGSKNS`, Linux 4.9+), as a new descriptor
+/// (close-on-exec).
+pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // SAFETY: `SIOCGSKNS` takes no argument; it only reads the socket the borrowed,
+    // open descriptor refers to, and returns a new descriptor or -1.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGSKNS as _) };
+    let raw = Errno::result(rc)?;
+    // SAFETY: the kernel just created `raw` for this call; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }

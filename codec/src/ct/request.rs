@@ -357,6 +357,15 @@ pub fn get(w: &mut Writer<'_>, seq: u32, key: &Key) -> Result<Range<usize>> {
     keyed(w, seq, ct_msg::GET, key)
 }
 
+/// Gets one entry and zeroes its counters (`CT_GET_CTRZERO` without `NLM_F_DUMP`): the
+/// kernel answers with the entry as it was before zeroing, then an ACK.
+///
+/// # Errors
+/// [`Key::check`]'s errors; [`Error::BufferTooSmall`].
+pub fn get_zero_counters(w: &mut Writer<'_>, seq: u32, key: &Key) -> Result<Range<usize>> {
+    keyed(w, seq, ct_msg::GET_CTRZERO, key)
+}
+
 /// Deletes one entry (`CT_DELETE` with a tuple, its zone, and optionally its id).
 ///
 /// # Errors

@@ -332,13 +332,6 @@ fn check_tuple(t: &Tuple, flags: u32, fam: u8) -> Result<()> {
         if flags & ff::ICMPV6 != 0 && p != l4proto::ICMPV6 {
             return Err(impossible("ICMPv6 fields of a protocol other than ICMPv6"));
         }
-        if (p == l4proto::ICMP && fam == family::INET6)
-            || (p == l4proto::ICMPV6 && fam == family::INET)
-        {
-            return Err(impossible(
-                "ICMP in an IPv6 filter, or ICMPv6 in an IPv4 one",
-            ));
-        }
     }
     let addr_family = |a: Option<IpAddr>, flag: u32| match a {
         Some(IpAddr::V4(_)) if flags & flag != 0 => Some(family::INET),
@@ -519,9 +512,12 @@ impl DumpFilter {
     /// other than IPv4 and IPv6 (the kernel refuses it with `EOPNOTSUPP`); an address of
     /// another family than the filter's, or of two families; a flag naming a field the
     /// tuple lacks, no flag at all, or an unknown flag; ports or ICMP fields without the
-    /// protocol, ports of a protocol without ports, ICMP fields of another protocol, ICMP
-    /// in an IPv6 filter (or ICMPv6 in an IPv4 one); a status mask of 0 (the kernel refuses
-    /// it with `EINVAL`).
+    /// protocol, ports of a protocol without ports, ICMP fields of another protocol (the
+    /// kernel would ignore them); a status mask of 0 (the kernel refuses it with `EINVAL`).
+    ///
+    /// A filter that merely selects nothing (a mark value with bits outside its mask, the
+    /// ICMP protocol in an IPv6 filter) is not an error: it selects nothing, as in the
+    /// kernel.
     pub fn check(&self) -> Result<()> {
         if let Some((_, mask)) = self.status {
             if mask.0 == 0 {
@@ -788,12 +784,8 @@ mod tests {
             icmp_type: Some(8),
             ..Tuple::default()
         }));
-        bad(DumpFilter::ipv6().with_orig(Tuple {
-            proto: Some(l4proto::ICMP),
-            ..Tuple::default()
-        }));
         bad(DumpFilter::ipv4().with_orig(Tuple {
-            proto: Some(l4proto::ICMPV6),
+            proto: Some(l4proto::ICMP),
             icmpv6_type: Some(128),
             ..Tuple::default()
         }));
@@ -804,6 +796,11 @@ mod tests {
             DumpFilter::all(),
             DumpFilter::family(7),
             DumpFilter::all().with_mark(0x11, 0x1),
+            // Selects nothing, as in the kernel: ICMP entries of the IPv6 table.
+            DumpFilter::ipv6().with_orig(Tuple {
+                proto: Some(l4proto::ICMP),
+                ..Tuple::default()
+            }),
             DumpFilter::ipv6().with_orig(Tuple {
                 proto: Some(l4proto::ICMPV6),
                 icmpv6_type: Some(128),
