@@ -258,6 +258,63 @@ impl Socket {
         self.list_checked(filter, DumpKind::List, f)
     }
 
+    /// [`list`](Socket::list) with a callback that can fail with the caller's own error
+    /// type: `?` works inside it, on codec results, io results and the caller's own. The
+    /// first error stops the dump (the rest is read and dropped) and is returned; the
+    /// socket's own errors are converted into `E`.
+    ///
+    /// ```no_run
+    /// use std::collections::HashMap;
+    /// use conntrack_codec::filter::DumpFilter;
+    ///
+    /// #[derive(Debug)]
+    /// enum AppError {
+    ///     Conntrack(conntrack_io::Error),
+    ///     NoTuple,
+    /// }
+    /// impl From<conntrack_io::Error> for AppError {
+    ///     fn from(e: conntrack_io::Error) -> Self {
+    ///         AppError::Conntrack(e)
+    ///     }
+    /// }
+    /// impl From<conntrack_codec::Error> for AppError {
+    ///     fn from(e: conntrack_codec::Error) -> Self {
+    ///         AppError::Conntrack(e.into())
+    ///     }
+    /// }
+    ///
+    /// fn per_source(sock: &mut conntrack_io::Socket) -> Result<HashMap<std::net::IpAddr, u32>, AppError> {
+    ///     let mut count = HashMap::new();
+    ///     sock.try_list(&DumpFilter::all(), |entry| {
+    ///         let orig = entry.orig()?.ok_or(AppError::NoTuple)?;
+    ///         *count.entry(orig.src.ok_or(AppError::NoTuple)?).or_insert(0) += 1;
+    ///         Ok::<_, AppError>(())
+    ///     })?;
+    ///     Ok(count)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// The first error of `f`, or [`list`](Socket::list)'s errors converted into `E`.
+    pub fn try_list<F, E>(&mut self, filter: &DumpFilter, mut f: F) -> Result<DumpSummary, E>
+    where
+        F: FnMut(Conntrack<'_>) -> Result<(), E>,
+        E: From<Error>,
+    {
+        let mut failed = None;
+        let summary = self.list(filter, |entry| match f(entry) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(summary?),
+        }
+    }
+
     /// A dump of `kind` with `filter`, each entry checked against it before `f`.
     fn list_checked<F>(
         &mut self,

@@ -229,9 +229,10 @@ impl fmt::Display for Lost {
             LossCause::QueueFull => "receive queue full",
             LossCause::Request => "dropped by a request on the event socket",
         };
+        let events = if self.count == 1 { "event" } else { "events" };
         write!(
             f,
-            "{at_least}{} events lost ({} in total): {why}",
+            "{at_least}{} {events} lost ({} in total): {why}",
             self.count, self.total
         )
     }
@@ -808,6 +809,15 @@ mod tests {
             ..lost
         };
         assert!(inexact.to_string().starts_with("at least 12 events lost"));
+        let one = Lost {
+            count: 1,
+            total: 1,
+            ..lost
+        };
+        assert_eq!(
+            one.to_string(),
+            "1 event lost (1 in total): receive queue full"
+        );
     }
 
     #[test]

@@ -250,6 +250,13 @@ impl Socket {
         self.portid
     }
 
+    /// The sequence number the next request will carry (each request takes one, a bulk
+    /// operation one per request): for matching requests with what a capture (`nlmon`)
+    /// shows, or for checking that nothing was sent.
+    pub fn next_seq(&self) -> u32 {
+        self.seqs.peek()
+    }
+
     /// The size of the receive buffer in bytes.
     pub fn recv_buffer_len(&self) -> usize {
         self.rx.len()
@@ -345,11 +352,17 @@ impl Socket {
     /// It tries `SO_RCVBUFFORCE` first, which may exceed `net.core.rmem_max` but needs
     /// `CAP_NET_ADMIN`, and falls back to `SO_RCVBUF` (capped at `rmem_max`) when that is
     /// refused. The kernel doubles the value for its bookkeeping; the size returned is what
-    /// [`rcvbuf`](Socket::rcvbuf) reads back.
+    /// [`rcvbuf`](Socket::rcvbuf) reads back, so compare it with what was asked: it is
+    /// smaller when the kernel capped the request.
+    ///
+    /// The option is a C `int`: a request above `i32::MAX` is clamped to it (never
+    /// truncated: 2 GiB asked must not become 2 KiB), and the kernel then caps it at
+    /// `INT_MAX / 2` before doubling, so the largest queue is just under 2 GiB.
     ///
     /// # Errors
     /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
     pub fn set_rcvbuf(&self, bytes: usize) -> Result<usize> {
+        let bytes = bytes.min(usize::try_from(i32::MAX).unwrap_or(usize::MAX));
         match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
             Ok(()) => {}
             Err(Errno::EPERM) => setsockopt(&self.fd, sockopt::RcvBuf, &bytes)

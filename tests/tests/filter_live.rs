@@ -123,10 +123,13 @@ fn table() -> Vec<ConntrackRepr> {
 
 /// Creates the table; every create must succeed.
 fn fill(sock: &mut Socket) {
-    for e in table() {
-        sock.create(&e)
-            .unwrap_or_else(|err| panic!("create {:?}: {err}", e.orig));
-    }
+    let table = table();
+    let s = sock
+        .create_batch(&table, 64, |i, r| {
+            r.unwrap_or_else(|err| panic!("create {:?}: {err}", table[i].orig))
+        })
+        .unwrap();
+    assert_eq!(s.succeeded, table.len());
 }
 
 /// Every entry of the namespace, as plain data.
@@ -524,7 +527,13 @@ fn change_matching_updates_skips_and_counts_vanished_entries() {
         ]
     );
     assert_eq!(
-        (summary.matched, summary.requested, summary.succeeded, summary.vanished, summary.failed),
+        (
+            summary.matched,
+            summary.requested,
+            summary.succeeded,
+            summary.vanished,
+            summary.failed
+        ),
         (3, 2, 1, 1, 0)
     );
     assert!(summary.first_error.is_none());
