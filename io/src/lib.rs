@@ -70,12 +70,14 @@ mod matching;
 mod ops;
 mod socket;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use conntrack::Flushed;
 pub use error::{Error, KernelError, Result};
 pub use events::{
     compile_filter, sock_filter, CtEvent, Event, EventStats, Events, ExpEvent, Groups, LossCause,
-    Lost,
+    Lost, OwnedCtEvent, OwnedEvent, OwnedExpEvent,
 };
 pub use filtering::KernelFilters;
 pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};

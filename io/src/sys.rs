@@ -1,6 +1,6 @@
 //! The only unsafe code of the crate: socket options that `nix` does not wrap (the netlink
-//! options, and classic-BPF socket filters), and the `ioctl` that names a socket's network
-//! namespace.
+//! options, and classic-BPF socket filters), the `ioctl` that names a socket's network
+//! namespace, and (feature `tokio`) the registration of an event socket with tokio.
 //!
 //! Each call passes the kernel a pointer to a live local value together with that value's
 //! exact size, which is all `setsockopt`/`getsockopt` read or write; the descriptor is
@@ -120,4 +120,22 @@ pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     let raw = Errno::result(rc)?;
     // SAFETY: the kernel just created `raw` for this call; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Registers `events` with the current tokio reactor for readability.
+///
+/// # Panics
+/// Inside a tokio runtime without I/O enabled (tokio's own check).
+#[cfg(feature = "tokio")]
+pub(crate) fn register_readable(
+    events: crate::events::Events,
+) -> Result<tokio::io::unix::AsyncFd<crate::events::Events>, std::io::Error> {
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    // SAFETY: `Events` owns its socket's descriptor (an `OwnedFd` it never replaces nor
+    // closes early), and its `as_raw_fd` always returns that descriptor; the `AsyncFd`
+    // owns the `Events`, so the descriptor stays open and the same until the `AsyncFd` is
+    // dropped or `into_inner` gives the `Events` back.
+    unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
 }
