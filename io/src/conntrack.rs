@@ -97,7 +97,27 @@ impl Socket {
         self.execute(|w, seq| request::create(w, seq, entry).map(drop))
     }
 
-    /// Updates an existing entry, found by its tuple and zone (`CT_NEW` without `CREATE`).
+    /// Updates an existing entry, found by its tuple and zone (`CT_NEW` without `CREATE`):
+    /// the attributes `entry` has (mark, timeout, status bits, labels, protocol state...)
+    /// are changed, the others are left alone.
+    ///
+    /// ```no_run
+    /// use conntrack_codec::ct::request::Key;
+    /// use conntrack_codec::ct::{ConntrackRepr, Tuple};
+    ///
+    /// let mut sock = conntrack_io::Socket::open()?;
+    /// let orig = Tuple::tcp("10.0.0.1".parse()?, "10.0.0.2".parse()?, 40000, 443);
+    /// // Set the mark and a new timeout of the entry in zone 3.
+    /// sock.update(&ConntrackRepr {
+    ///     orig: Some(orig),
+    ///     zone: Some(3),
+    ///     mark: Some(0x10),
+    ///     timeout: Some(3600),
+    ///     ..ConntrackRepr::default()
+    /// })?;
+    /// assert_eq!(sock.get(&Key::orig(orig).in_zone(3))?.mark, Some(0x10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Kernel`] with `ENOENT` if there is no such entry; see [`Socket::execute`].
@@ -114,6 +134,21 @@ impl Socket {
     }
 
     /// Gets one entry as plain data.
+    ///
+    /// ```no_run
+    /// use conntrack_codec::ct::request::Key;
+    /// use conntrack_codec::ct::Tuple;
+    /// use conntrack_io::{Errno, Error};
+    ///
+    /// let mut sock = conntrack_io::Socket::open()?;
+    /// let orig = Tuple::udp("10.0.0.1".parse()?, "10.0.0.53".parse()?, 5000, 53);
+    /// match sock.get(&Key::orig(orig)) {
+    ///     Ok(entry) => println!("timeout {:?} s, mark {:?}", entry.timeout, entry.mark),
+    ///     Err(Error::Kernel(k)) if k.errno == Errno::ENOENT => println!("no such entry"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Kernel`] with `ENOENT` if there is no such entry; [`Error::Codec`] for a

@@ -532,6 +532,26 @@ impl Events {
     /// Returns `Ok(None)` only when nothing is queued and the socket does not block. On a
     /// blocking socket, `while let Some(event) = events.next()?` runs until an error.
     ///
+    /// ```no_run
+    /// use conntrack_codec::ct::EventKind;
+    /// use conntrack_io::{Event, Events, Groups};
+    ///
+    /// // Count the connections that end, and say how many ends were missed.
+    /// let mut events = Events::open(Groups::CONNTRACK_DESTROY)?;
+    /// let (mut ended, mut missed) = (0u64, 0u64);
+    /// while let Some(event) = events.next()? {
+    ///     match event {
+    ///         Event::Conntrack(ev) if ev.kind == EventKind::Destroy => ended += 1,
+    ///         Event::Lost(lost) => missed += lost.count,
+    ///         _ => {}
+    ///     }
+    ///     if ended % 1000 == 0 {
+    ///         println!("{ended} ended, {missed} missed");
+    ///     }
+    /// }
+    /// # Ok::<(), conntrack_io::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Codec`] for a malformed message from the kernel and [`Error::Truncated`] for
     /// a datagram larger than the receive buffer: in both cases the stream carries on with
