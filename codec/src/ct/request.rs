@@ -37,7 +37,7 @@ use crate::ct::attrs::cta;
 use crate::ct::entry::{Conntrack, ConntrackRepr};
 use crate::ct::status::Status;
 use crate::ct::tuple::{l4proto, opt, require_complete, Tuple};
-use crate::filter::dump::{has_ports, icmp_type_tracked, icmpv6_type_tracked, impossible};
+use crate::filter::dump::{icmp_type_tracked, icmpv6_type_tracked, impossible};
 use crate::filter::DumpFilter;
 use crate::nfnl::{ct_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
 use crate::nl::{flags, Writer};
@@ -282,7 +282,7 @@ impl Key {
             return Err(impossible("key: addresses of two families"));
         }
         let proto = t.proto.unwrap_or(0);
-        if has_ports(proto) && (t.src_port.is_none() || t.dst_port.is_none()) {
+        if l4proto::has_ports(proto) && (t.src_port.is_none() || t.dst_port.is_none()) {
             return Err(impossible("key: a protocol with ports needs both ports"));
         }
         let icmp =

@@ -193,30 +193,31 @@ impl FilterFlags {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DumpFilter {
     /// Address family, 0 for all (a family-specific flush is sent with nfgenmsg version 1).
+    ///
+    /// Dumps: every kernel. Flushes: Linux 4.20; older kernels flush every family.
     pub family: u8,
     /// Mark value and mask: entries with `mark & mask == value`.
+    ///
+    /// Dumps: every kernel. Flushes: by 4.20 at the latest; older ones may flush all.
     pub mark: Option<(u32, u32)>,
     /// Status value and mask: entries with `status & mask == value`.
+    ///
+    /// Dumps and flushes: Linux 5.15; older kernels ignore it (a flush then deletes more).
     pub status: Option<(crate::ct::Status, crate::ct::Status)>,
     /// Zone: entries in this zone, whatever its direction.
+    ///
+    /// Dumps and flushes: Linux 6.8; older kernels ignore it (a flush then deletes more).
     pub zone: Option<u16>,
     /// Original tuple and the fields of it to compare ([`filter_flags`]).
+    ///
+    /// Dumps: Linux 5.8 (older kernels ignore it); flushes: 6.11 (5.8–6.10 answer
+    /// `EOPNOTSUPP`). IPv6 addresses are never compared right (inverted), ports only for
+    /// TCP and UDP, the tuple zone never: those are matched in userspace. See the
+    /// [module documentation](self).
     pub orig: Option<(crate::ct::Tuple, u32)>,
-    /// Reply tuple and the fields of it to compare.
+    /// Reply tuple and the fields of it to compare; the kernel versions are those of
+    /// [`orig`](DumpFilter::orig).
     pub reply: Option<(crate::ct::Tuple, u32)>,
-}
-
-/// Whether protocol `p` has ports (or, for GRE, keys in their place).
-pub(crate) const fn has_ports(p: u8) -> bool {
-    matches!(
-        p,
-        l4proto::TCP
-            | l4proto::UDP
-            | l4proto::UDPLITE
-            | l4proto::SCTP
-            | l4proto::DCCP
-            | l4proto::GRE
-    )
 }
 
 /// Whether the kernel accepts ICMP type `t` in a tuple: the request and reply types it
@@ -323,7 +324,7 @@ fn check_tuple(t: &Tuple, flags: u32, fam: u8) -> Result<()> {
         ));
     }
     if let Some(p) = proto {
-        if flags & ff::PORTS != 0 && !has_ports(p) {
+        if flags & ff::PORTS != 0 && !l4proto::has_ports(p) {
             return Err(impossible("ports of a protocol that has none"));
         }
         if flags & ff::ICMP != 0 && p != l4proto::ICMP {
