@@ -541,7 +541,7 @@ impl DumpFilter {
 
     /// Whether `entry` is selected: every field of the filter compared exactly.
     ///
-    /// - family: the entry's nfgenmsg family;
+    /// - family: the entry's nfgenmsg family (or, if a message leaves it 0, its addresses');
     /// - mark, status: `value & mask == filter value`, an absent attribute read as 0;
     /// - zone: the entry's zone, whichever direction it applies to (`CTA_ZONE`, or the
     ///   `CTA_TUPLE_ZONE` of one of its tuples), 0 if it has none;
@@ -554,8 +554,20 @@ impl DumpFilter {
     /// # Errors
     /// A malformed attribute of the entry.
     pub fn matches(&self, entry: &Conntrack<'_>) -> Result<bool> {
-        if self.family != 0 && entry.family() != self.family {
-            return Ok(false);
+        if self.family != 0 {
+            // The kernel always names the family; a message that does not is taken at its
+            // addresses' word.
+            let family = match entry.family() {
+                0 => entry
+                    .orig()?
+                    .or(entry.reply()?)
+                    .and_then(|t| t.family())
+                    .unwrap_or(0),
+                f => f,
+            };
+            if family != self.family {
+                return Ok(false);
+            }
         }
         if let Some((value, mask)) = self.mark {
             if entry.mark()?.unwrap_or(0) & mask != value {
@@ -948,6 +960,19 @@ mod tests {
             DumpFilter::all().with_zone(0).kernel_flush_since(),
             Some((6, 8))
         );
+    }
+
+    #[test]
+    fn a_message_without_a_family_has_its_addresses_family() {
+        // The kernel always names the family; a message that does not (as the fuzzer makes
+        // them) is IPv4 if its addresses are.
+        let e = ConntrackRepr {
+            family: 0,
+            ..udp(v4(1), v4(2), v4(3))
+        };
+        assert!(sel(&DumpFilter::ipv4(), &e));
+        assert!(!sel(&DumpFilter::ipv6(), &e));
+        assert!(sel(&DumpFilter::all().with_orig(e.orig.unwrap()), &e));
     }
 
     #[test]
