@@ -558,11 +558,10 @@ impl DumpFilter {
             // The kernel always names the family; a message that does not is taken at its
             // addresses' word.
             let family = match entry.family() {
-                0 => entry
-                    .orig()?
-                    .or(entry.reply()?)
-                    .and_then(|t| t.family())
-                    .unwrap_or(0),
+                0 => {
+                    let of = |t: Option<Tuple>| t.and_then(|t| t.family());
+                    of(entry.orig()?).or(of(entry.reply()?)).unwrap_or(0)
+                }
                 f => f,
             };
             if family != self.family {
@@ -973,6 +972,17 @@ mod tests {
         assert!(sel(&DumpFilter::ipv4(), &e));
         assert!(!sel(&DumpFilter::ipv6(), &e));
         assert!(sel(&DumpFilter::all().with_orig(e.orig.unwrap()), &e));
+        // Only the reply tuple has an address.
+        let e = ConntrackRepr {
+            family: 0,
+            orig: Some(Tuple {
+                src: None,
+                dst: None,
+                ..Tuple::udp(v6(1), v6(2), 1, 2)
+            }),
+            ..udp(v6(1), v6(2), v6(3))
+        };
+        assert!(sel(&DumpFilter::ipv6(), &e));
     }
 
     #[test]
