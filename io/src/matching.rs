@@ -8,6 +8,67 @@
 //! at a time, while the dump waits; each outcome goes to the caller with the entry it was
 //! about. Memory is one window — the entries and requests in flight, in buffers allocated
 //! once per call — whatever the size of the table; nothing is allocated per entry.
+//!
+//! What `conntrack -D` does — delete while the dump goes on, printing each deleted entry —
+//! and what `conntrack -U` does — update each matching entry, then print it as it is now:
+//!
+//! ```no_run
+//! use conntrack_codec::ct::request::{self, Key};
+//! use conntrack_codec::ct::{ConntrackRepr, Tuple};
+//! use conntrack_codec::filter::DumpFilter;
+//! use conntrack_codec::fmt::{CtLine, Origin, Output};
+//! use conntrack_io::Socket;
+//!
+//! let mut sock = Socket::open()?;
+//! let out = Output::default();
+//! let from_host = DumpFilter::all().with_orig(Tuple {
+//!     src: Some("10.0.0.1".parse()?),
+//!     ..Tuple::default()
+//! });
+//!
+//! // -D: each entry printed as it is deleted (the entry as dumped).
+//! sock.change_matching(
+//!     &from_host,
+//!     1024,
+//!     |entry, w| request::delete(w, 0, &Key::from_view(entry)?.without_id()).map(|_| true),
+//!     |entry, result| {
+//!         if result.is_ok() {
+//!             if let Ok(e) = ConntrackRepr::try_from(&entry) {
+//!                 println!("{}", CtLine::new(&e, Origin::Delete, &out, &()));
+//!             }
+//!         }
+//!     },
+//! )?;
+//!
+//! // -U: set mark 1 on each entry that does not have it, then print it as it is now (a
+//! // third socket fetches it: the first runs the dump, the second the updates).
+//! let mut getter = Socket::open()?;
+//! sock.change_matching(
+//!     &from_host,
+//!     1024,
+//!     |entry, w| {
+//!         if entry.mark()? == Some(1) {
+//!             return Ok(false); // nothing to change: left alone
+//!         }
+//!         let key = Key::from_view(entry)?;
+//!         let update = ConntrackRepr {
+//!             orig: key.orig,
+//!             zone: key.zone,
+//!             mark: Some(1),
+//!             ..ConntrackRepr::default()
+//!         };
+//!         request::update(w, 0, &update).map(|_| true)
+//!     },
+//!     |entry, result| {
+//!         let now = result.and_then(|()| getter.get(&Key::from_view(&entry)?.without_id()));
+//!         match now {
+//!             Ok(e) => println!("{}", CtLine::new(&e, Origin::Dump, &out, &())),
+//!             Err(e) => eprintln!("{e}"),
+//!         }
+//!     },
+//! )?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::ops::ControlFlow;
 
