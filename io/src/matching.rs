@@ -145,6 +145,8 @@ struct Window {
     /// Per pending request: its entry's and its request's byte ranges.
     spans: Vec<(usize, usize, usize, usize)>,
     capacity: usize,
+    /// The largest request: what must be free before a request is written.
+    max_request: usize,
 }
 
 impl Window {
@@ -153,10 +155,11 @@ impl Window {
             .saturating_mul(ENTRY_ROOM)
             .max(max_entry)
             .max(MIN_BUFFER);
+        // Room for `capacity` requests of the usual size, plus one of the largest.
         let requests = capacity
             .saturating_mul(REQUEST_ROOM)
-            .max(max_request)
-            .max(MIN_BUFFER);
+            .max(MIN_BUFFER)
+            .saturating_add(max_request);
         Window {
             entries: vec![0; entries].into_boxed_slice(),
             entries_used: 0,
@@ -164,11 +167,8 @@ impl Window {
             requests_used: 0,
             spans: Vec::with_capacity(capacity),
             capacity,
+            max_request,
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.spans.is_empty()
     }
 
     fn clear(&mut self) {
@@ -177,15 +177,16 @@ impl Window {
         self.spans.clear();
     }
 
-    /// Whether an entry of `len` bytes fits, with a request slot.
+    /// Whether an entry of `len` bytes fits, with room for a request of any size.
     fn has_room(&self, len: usize) -> bool {
         self.spans.len() < self.capacity
             && self.entries.len().saturating_sub(self.entries_used) >= len
-            && self.requests_used < self.requests.len()
+            && self.requests.len().saturating_sub(self.requests_used) >= self.max_request
     }
 
-    /// Stores `entry` and the request `build` writes for it. `Ok(None)` if `build` chose
-    /// to skip it; `Err(BufferTooSmall)` if the request did not fit (nothing is kept).
+    /// Stores `entry` and the request `build` writes for it (call when
+    /// [`has_room`](Window::has_room)). `Ok(false)` if `build` chose to skip it; an error
+    /// if `build` failed (nothing is kept).
     fn push<B>(
         &mut self,
         entry: &[u8],
@@ -302,13 +303,7 @@ where
         if !self.window.has_room(bytes.len()) {
             self.send(helper);
         }
-        let mut pushed = self.window.push(bytes, &view, &mut self.build);
-        if matches!(pushed, Err(conntrack_codec::Error::BufferTooSmall)) && !self.window.is_empty()
-        {
-            self.send(helper);
-            pushed = self.window.push(bytes, &view, &mut self.build);
-        }
-        match pushed {
+        match self.window.push(bytes, &view, &mut self.build) {
             Ok(true) => self.summary.requested += 1,
             Ok(false) => {}
             Err(e) => {
@@ -395,8 +390,8 @@ impl Socket {
     /// - `build(entry, writer)` writes one whole request message for `entry` (a delete with
     ///   [`request::delete`], an update with [`request::update`]...; the sequence number is
     ///   replaced when it is sent, so write 0) and returns `Ok(true)`, or returns
-    ///   `Ok(false)` to leave the entry alone. It is called once per matching entry,
-    ///   during the dump.
+    ///   `Ok(false)` to leave the entry alone. It is called exactly once per matching
+    ///   entry, during the dump, and its request may be as large as the send buffer.
     /// - The requests go out `window` at a time on the socket's second socket (opened in
     ///   the same network namespace on first use, and kept), each datagram acknowledged as
     ///   with [`Acks::PerDatagram`]; the dump waits meanwhile, so at most `window` entries

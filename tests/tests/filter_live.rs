@@ -4,17 +4,20 @@
 //! the mark and the status used as a filter for `list`, `flush` and `delete_matching`; what
 //! is listed, or left, compared with an exact oracle written here over the same table.
 //!
-//! Each test runs in its own throwaway network namespace; flushes and deletes rebuild the
-//! table in it between cases. `flush` runs three ways: as the running kernel allows
-//! (`KernelFilters::Auto`), as a 6.10 kernel would (no tuple flush: dump, match and delete),
-//! and with only the family trusted (the `EOPNOTSUPP` fallback, forced).
+//! Each test runs in its own throwaway network namespace. `list` runs every case; flushes and
+//! deletes, which rebuild the table between cases (and each dump or flush walks the kernel's
+//! whole hash table, shared by every namespace), run one case per field, direction and
+//! family. `flush` runs two ways: as the running kernel allows (`KernelFilters::Auto`: in
+//! the kernel where it is exact, else dump, match and delete), and with only the family
+//! trusted (the `EOPNOTSUPP` fallback, forced: every filtered flush is a dump, a match and a
+//! delete).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 
 use conntrack_codec::ct::{l4proto, ConntrackRepr, NatRange, Status, Tuple};
-use conntrack_codec::filter::DumpFilter;
+use conntrack_codec::filter::{filter_flags, DumpFilter};
 use conntrack_io::{Flushed, KernelFilters, Socket};
 use conntrack_tests::Netns;
 
@@ -187,6 +190,9 @@ fn has(e: &ConntrackRepr, reply: bool, want: &Tuple) -> bool {
 /// A filter case: a description, the filter, and the oracle's choice.
 struct Case {
     name: String,
+    /// What the case exercises (direction, family, fields): cases of one kind differ only
+    /// in the values compared. Empty for cases of a kind of their own.
+    kind: String,
     filter: DumpFilter,
     selects: Box<dyn Fn(&ConntrackRepr) -> bool>,
 }
@@ -271,6 +277,7 @@ fn cases() -> Vec<Case> {
                 };
                 out.push(Case {
                     name: key,
+                    kind: format!("{reply} {family} {:#x}", filter_flags::of(&spec)),
                     filter,
                     selects: Box::new(move |x| x.family == family && has(x, reply, &spec)),
                 });
@@ -292,6 +299,7 @@ fn cases() -> Vec<Case> {
             ..Tuple::default()
         };
         out.push(Case {
+            kind: String::new(),
             name: format!("reply NAT {spec:?}"),
             filter: DumpFilter::all().with_reply(spec),
             selects: Box::new(move |x| has(x, true, &spec)),
@@ -310,6 +318,7 @@ fn cases() -> Vec<Case> {
         },
     ] {
         out.push(Case {
+            kind: String::new(),
             name: format!("reply SNAT {spec:?}"),
             filter: DumpFilter::all().with_reply(spec),
             selects: Box::new(move |x| has(x, true, &spec)),
@@ -317,6 +326,7 @@ fn cases() -> Vec<Case> {
     }
     for zone in [0, 7, 9] {
         out.push(Case {
+            kind: String::new(),
             name: format!("zone {zone}"),
             filter: DumpFilter::all().with_zone(zone),
             selects: Box::new(move |x| {
@@ -329,16 +339,19 @@ fn cases() -> Vec<Case> {
         });
     }
     out.push(Case {
+        kind: String::new(),
         name: "mark 1, IPv6".into(),
         filter: DumpFilter::ipv6().with_mark(1, u32::MAX),
         selects: Box::new(|x| x.family == 10 && x.mark.unwrap_or(0) == 1),
     });
     out.push(Case {
+        kind: String::new(),
         name: "status ASSURED".into(),
         filter: DumpFilter::all().with_status(Status::ASSURED, Status::ASSURED),
         selects: Box::new(|x| x.status.unwrap().contains(Status::ASSURED)),
     });
     out.push(Case {
+        kind: String::new(),
         name: "IPv6 reply source fd00::5, UDP, zone 0, original source fd00::1".into(),
         filter: DumpFilter::all()
             .with_reply(Tuple {
@@ -402,7 +415,13 @@ fn each_case_leaves_the_rest(tag: &str, change: &dyn Fn(&mut Socket, &DumpFilter
     fill(&mut sock);
     let table = all(&mut sock);
     let mut ways = BTreeSet::new();
-    for case in cases() {
+    let mut kinds = BTreeSet::new();
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| c.kind.is_empty() || kinds.insert(c.kind.clone()))
+        .collect();
+    println!("{tag}: {} cases", cases.len());
+    for case in cases {
         sock.flush(&DumpFilter::all()).unwrap();
         assert!(all(&mut sock).is_empty());
         fill(&mut sock);
@@ -422,10 +441,11 @@ fn each_case_leaves_the_rest(tag: &str, change: &dyn Fn(&mut Socket, &DumpFilter
 #[test]
 fn delete_matching_deletes_exactly_what_the_oracle_selects() {
     each_case_leaves_the_rest("flt-delmatch", &|sock, f| {
-        let selected = listed(sock, f).len() as u64;
         let s = sock.delete_matching(f).unwrap().complete().unwrap();
-        assert_eq!(s.matched, selected);
-        assert_eq!((s.succeeded, s.vanished, s.failed), (selected, 0, 0));
+        // Every matching entry deleted, none gone meanwhile, none failed (what is left is
+        // compared with the oracle by the caller).
+        assert!(s.dumped >= s.matched);
+        assert_eq!((s.succeeded, s.vanished, s.failed), (s.matched, 0, 0));
         "delete_matching".into()
     });
 }
@@ -449,11 +469,6 @@ fn flush_with(policy: KernelFilters) -> impl Fn(&mut Socket, &DumpFilter) -> Str
 #[test]
 fn flush_deletes_exactly_what_the_oracle_selects() {
     each_case_leaves_the_rest("flt-flush", &flush_with(KernelFilters::Auto));
-}
-
-#[test]
-fn flush_on_a_kernel_without_tuple_flushes_is_exact_too() {
-    each_case_leaves_the_rest("flt-flush610", &flush_with(KernelFilters::Release((6, 10))));
 }
 
 #[test]
