@@ -1,0 +1,184 @@
+//! `conntrackd`: conntrackd 1.4.7's command line, configuration file, logging, lock file,
+//! daemon mode and UNIX control socket (see the library's documentation for the parts).
+//!
+//! ```text
+//! conntrackd -C /etc/conntrackd/conntrackd.conf -d     # the daemon, in the background
+//! conntrackd -C /etc/conntrackd/conntrackd.conf -i     # its internal cache
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use conntrackd::cli::{self, End, Mode, Say};
+use conntrackd::config;
+use conntrackd::daemon::{self, Daemon, Plumbing};
+use conntrackd::engine::KernelCache;
+use conntrackd::log::{Logger, Priority};
+use conntrackd::text::Runtime;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let progname = args.first().cloned().unwrap_or_else(|| "conntrackd".into());
+    let mut log = Logger::console();
+    let parsed = cli::parse(&args);
+    for s in &parsed.said {
+        match s {
+            Say::Usage => print_out(&cli::usage(&progname)),
+            Say::Version => print_out(&cli::version()),
+            Say::Log(p, m) => log.log(*p, m),
+        }
+    }
+    let a = match parsed.end {
+        End::Exit(code) => return ExitCode::from(code),
+        End::Go(a) => a,
+    };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+
+    let Ok(src) = std::fs::read(&a.config) else {
+        log.log(
+            Priority::Error,
+            &format!("can't open config file `{}'", a.config),
+        );
+        return ExitCode::from(1);
+    };
+    let loaded = config::parse(&src, &conntrackd::if_index, &conntrackd::protocol_number);
+    for (p, m) in &loaded.said {
+        log.log(*p, m);
+    }
+    let Some(conf) = loaded.config else {
+        return ExitCode::from(1);
+    };
+
+    if let Mode::Request(action) = a.mode {
+        let mut out = std::io::stdout().lock();
+        return match conntrackd::local::request(&conf.general.unix_path, action, &mut out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => {
+                log.log(
+                    Priority::Error,
+                    "can't connect: is conntrackd running? appropriate permissions?",
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
+    run_daemon(a.mode == Mode::Daemon, conf, log)
+}
+
+fn print_out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}
+
+fn cannot_start(log: &mut Logger, lockfile: &std::path::Path) -> ExitCode {
+    log.log(
+        Priority::Error,
+        "conntrackd cannot start, please review your configuration",
+    );
+    log.close();
+    let _ = std::fs::remove_file(lockfile);
+    ExitCode::from(1)
+}
+
+/// Points a standard descriptor at /dev/null (1.4.7 closes them; this keeps later sockets
+/// from taking their numbers).
+fn to_dev_null(fd: i32) {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = match fd {
+            0 => nix::unistd::dup2_stdin(&null),
+            1 => nix::unistd::dup2_stdout(&null),
+            _ => nix::unistd::dup2_stderr(&null),
+        };
+    }
+}
+
+fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCode {
+    let g = &conf.general;
+    if let Err(msg) = log.init(g.logfile.as_deref(), g.syslog) {
+        eprintln!("{msg}");
+        return ExitCode::from(1);
+    }
+    let lockfile = g.lockfile.clone();
+    if let Err(msg) = daemon::lock(&lockfile) {
+        log.log(Priority::Error, &msg);
+        return ExitCode::from(1);
+    }
+    // init(): the control socket, signals, the engine.
+    let socket_path: PathBuf = g.unix_path.clone();
+    let listener = match conntrackd::local::listen(&socket_path) {
+        Ok(l) => l,
+        Err(_) => {
+            log.log(Priority::Error, "can't open unix socket!");
+            return cannot_start(&mut log, &lockfile);
+        }
+    };
+    let Ok(signals) = daemon::signals() else {
+        return cannot_start(&mut log, &lockfile);
+    };
+    for what in conf.not_implemented() {
+        log.log(
+            Priority::Warning,
+            &format!("{what}: parsed but not implemented by this conntrackd yet, ignoring"),
+        );
+    }
+    let mut rt = Runtime::default();
+    let engine = if conf.sync.is_some() || conf.stats.is_some() {
+        match KernelCache::start(&conf, &mut log, &mut rt) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                log.log(Priority::Error, &format!("can't open netlink handler: {e}"));
+                let _ = std::fs::remove_file(&socket_path);
+                return cannot_start(&mut log, &lockfile);
+            }
+        }
+    } else {
+        None
+    };
+    rt.start = conntrackd::now_secs();
+    log.log(Priority::Notice, "initialization completed");
+
+    let _ = std::env::set_current_dir("/");
+    to_dev_null(0);
+    if background {
+        // SAFETY: the program is single-threaded here; the child only goes on running Rust
+        // code it owns, as after any fork of a single-threaded process.
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => {
+                log.log(Priority::Error, &format!("fork has failed: {}", e.desc()));
+                log.close();
+                let _ = std::fs::remove_file(&lockfile);
+                return ExitCode::from(1);
+            }
+            Ok(nix::unistd::ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
+            Ok(nix::unistd::ForkResult::Child) => {}
+        }
+        let _ = nix::unistd::setsid();
+        to_dev_null(1);
+        to_dev_null(2);
+        log.set_background();
+        log.log(Priority::Notice, "-- starting in daemon mode --");
+    } else {
+        log.log(Priority::Notice, "-- starting in console mode --");
+    }
+    let plumbing = Plumbing {
+        listener,
+        socket_path,
+        signals,
+        lockfile,
+    };
+    let mut d = Daemon {
+        conf,
+        log,
+        engine,
+        rt,
+        purge_at: None,
+    };
+    daemon::run(&mut d, &plumbing);
+    ExitCode::SUCCESS
+}
