@@ -17,25 +17,29 @@ pub const VERSION: &str = "1.4.7";
 /// The configuration file when `-C` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/conntrackd/conntrackd.conf";
 
-const USAGE_GENERAL: &str = "General commands:\n\
-  -d, run in daemon mode\n\
-  -C [configfile], configuration file path\n\
-  -v, display conntrackd version\n\
-  -h, display this help information\n";
+const USAGE_GENERAL: &str = concat!(
+    "General commands:\n",
+    "  -d, run in daemon mode\n",
+    "  -C [configfile], configuration file path\n",
+    "  -v, display conntrackd version\n",
+    "  -h, display this help information\n",
+);
 
-const USAGE_CLIENT: &str = "Client mode commands:\n\
-  -c [ct|expect], commit external cache to conntrack table\n\
-  -f [internal|external], flush internal and external cache\n\
-  -F [ct|expect], flush kernel conntrack table\n\
-  -i [ct|expect], display content of the internal cache\n\
-  -e [ct|expect], display the content of the external cache\n\
-  -k, kill conntrack daemon\n\
-  -s  [network|cache|runtime|link|rsqueue|queue|ct|expect], dump statistics\n\
-  -R [ct|expect], resync with kernel conntrack table\n\
-  -n, request resync with other node (only FT-FW and NOTRACK modes)\n\
-  -B, force a bulk send to other replica firewalls\n\
-  -x, dump cache in XML format (requires -i or -e)\n\
-  -t, reset the kernel timeout (see PurgeTimeout clause)\n";
+const USAGE_CLIENT: &str = concat!(
+    "Client mode commands:\n",
+    "  -c [ct|expect], commit external cache to conntrack table\n",
+    "  -f [internal|external], flush internal and external cache\n",
+    "  -F [ct|expect], flush kernel conntrack table\n",
+    "  -i [ct|expect], display content of the internal cache\n",
+    "  -e [ct|expect], display the content of the external cache\n",
+    "  -k, kill conntrack daemon\n",
+    "  -s  [network|cache|runtime|link|rsqueue|queue|ct|expect], dump statistics\n",
+    "  -R [ct|expect], resync with kernel conntrack table\n",
+    "  -n, request resync with other node (only FT-FW and NOTRACK modes)\n",
+    "  -B, force a bulk send to other replica firewalls\n",
+    "  -x, dump cache in XML format (requires -i or -e)\n",
+    "  -t, reset the kernel timeout (see PurgeTimeout clause)\n",
+);
 
 /// The usage text, with `progname` as the program was invoked (`argv[0]`).
 pub fn usage(progname: &str) -> String {

@@ -1,7 +1,7 @@
 //! A conntrackd 1.4.7 work-alike: the program's parts as a library, each tested without
 //! root; `main.rs` only wires them to the process.
 //!
-//! - [`cli`]: the command line, read as 1.4.7 reads it;
+//! - [`cli`]: the command line, read as 1.4.7 reads it; [`front`]: all a client run does;
 //! - [`config`]: `conntrackd.conf`, the whole 1.4.7 grammar, into a typed model;
 //! - [`log`]: 1.4.7's log lines, on the console, in `LogFile` and to syslog;
 //! - [`action`] and [`local`]: the UNIX control socket's protocol, client and server;
@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod front;
 pub mod local;
 pub mod log;
 pub mod text;

@@ -10,60 +10,47 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use conntrackd::cli::{self, End, Mode, Say};
 use conntrackd::config;
 use conntrackd::daemon::{self, Daemon, Plumbing};
 use conntrackd::engine::KernelCache;
+use conntrackd::front::{front, request, Console, Env, Next};
 use conntrackd::log::{Logger, Priority};
 use conntrackd::text::Runtime;
 
+/// The console before logging is set up: stdout for text, the logger for lines.
+struct Con<'a>(&'a mut Logger);
+
+impl Console for Con<'_> {
+    fn out(&mut self, s: &str) {
+        print_out(s);
+    }
+    fn log(&mut self, p: Priority, msg: &str) {
+        self.0.log(p, msg);
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let progname = args.first().cloned().unwrap_or_else(|| "conntrackd".into());
     let mut log = Logger::console();
-    let parsed = cli::parse(&args);
-    for s in &parsed.said {
-        match s {
-            Say::Usage => print_out(&cli::usage(&progname)),
-            Say::Version => print_out(&cli::version()),
-            Say::Log(p, m) => log.log(*p, m),
-        }
-    }
-    let a = match parsed.end {
-        End::Exit(code) => return ExitCode::from(code),
-        End::Go(a) => a,
+    let read = |p: &str| std::fs::read(p);
+    let env = Env {
+        read: &read,
+        iface: &conntrackd::if_index,
+        protocol: &conntrackd::protocol_number,
     };
+    // 1.4.7 sets its umask before it reads the configuration.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-
-    let Ok(src) = std::fs::read(&a.config) else {
-        log.log(
-            Priority::Error,
-            &format!("can't open config file `{}'", a.config),
-        );
-        return ExitCode::from(1);
-    };
-    let loaded = config::parse(&src, &conntrackd::if_index, &conntrackd::protocol_number);
-    for (p, m) in &loaded.said {
-        log.log(*p, m);
+    match front(&args, &mut Con(&mut log), &env) {
+        Next::Exit(code) => ExitCode::from(code),
+        Next::Request(path, action) => {
+            let mut send = |p: &std::path::Path, a| {
+                let mut out = std::io::stdout().lock();
+                conntrackd::local::request(p, a, &mut out)
+            };
+            ExitCode::from(request(&path, action, &mut Con(&mut log), &mut send))
+        }
+        Next::Daemon(background, conf) => run_daemon(background, conf, log),
     }
-    let Some(conf) = loaded.config else {
-        return ExitCode::from(1);
-    };
-
-    if let Mode::Request(action) = a.mode {
-        let mut out = std::io::stdout().lock();
-        return match conntrackd::local::request(&conf.general.unix_path, action, &mut out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => {
-                log.log(
-                    Priority::Error,
-                    "can't connect: is conntrackd running? appropriate permissions?",
-                );
-                ExitCode::from(1)
-            }
-        };
-    }
-    run_daemon(a.mode == Mode::Daemon, conf, log)
 }
 
 fn print_out(s: &str) {

@@ -52,8 +52,8 @@ pub mod defaults {
     pub const MULTICHANNEL_MAX: usize = 4;
     /// The longest `LockFile`/`LogFile` path (`FILENAME_MAXLEN`).
     pub const FILENAME_MAXLEN: usize = 256;
-    /// The longest `UNIX { Path }` (`UNIX_PATH_MAX`).
-    pub const UNIX_PATH_MAX: usize = 108;
+    /// The longest `UNIX { Path }` (1.4.7 says 107: `sun_path` less its NUL).
+    pub const UNIX_PATH_MAX: usize = 107;
 }
 
 /// The whole configuration.
