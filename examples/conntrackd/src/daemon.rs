@@ -170,13 +170,11 @@ impl<E: Engine> Daemon<E> {
             Action::ExpDumpExtXml if expect => self.dump(Cache::External, Table::Expect, true, out),
             Action::CtCommit => self.commit(Table::Conntrack),
             Action::ExpCommit if expect => self.commit(Table::Expect),
-            Action::AllCommit => self.commit(if expect { Table::All } else { Table::All }),
-            Action::ResetTimers => {
-                if self.purge_at.is_none() {
-                    let secs = self.conf.sync.as_ref().map_or(60, |s| s.purge_timeout);
-                    self.note(&format!("flushing conntrack table in {secs} secs"));
-                    self.purge_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
-                }
+            Action::AllCommit => self.commit(Table::All),
+            Action::ResetTimers if self.purge_at.is_none() => {
+                let secs = self.conf.sync.as_ref().map_or(60, |s| s.purge_timeout);
+                self.note(&format!("flushing conntrack table in {secs} secs"));
+                self.purge_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
             }
             Action::CtFlushCache | Action::AllFlushCache => {
                 self.purge_at = None;

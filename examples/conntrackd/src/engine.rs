@@ -214,6 +214,10 @@ impl HashCache {
     /// Adds an entry, or updates it with the attributes the new one carries
     /// (`cache_update_force`).
     pub fn update_force(&mut self, e: &ConntrackRepr, now: i64) {
+        // 1.4.7 keeps no reference count in its caches (`-i` never shows `use=`).
+        let mut e = e.clone();
+        e.use_count = None;
+        let e = &e;
         let k = key_of(e);
         if let Some(o) = self.objects.get_mut(&k) {
             overlay(&mut o.entry, e);

@@ -36,7 +36,7 @@ pub enum Next {
     /// Send this request to the daemon listening at the path.
     Request(std::path::PathBuf, Option<Action>),
     /// Run the daemon (in the background when `true`).
-    Daemon(bool, Config),
+    Daemon(bool, Box<Config>),
 }
 
 /// Reads the command line and the configuration as 1.4.7 does.
@@ -70,8 +70,8 @@ pub fn front(args: &[String], con: &mut dyn Console, env: &Env<'_>) -> Next {
     };
     match a.mode {
         Mode::Request(action) => Next::Request(conf.general.unix_path.clone(), action),
-        Mode::Daemon => Next::Daemon(true, conf),
-        Mode::Console => Next::Daemon(false, conf),
+        Mode::Daemon => Next::Daemon(true, Box::new(conf)),
+        Mode::Console => Next::Daemon(false, Box::new(conf)),
     }
 }
 

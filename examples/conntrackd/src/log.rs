@@ -186,7 +186,8 @@ impl Logger {
         Ok(())
     }
 
-    /// From now on the console is gone (`-d` after the fork).
+    /// The program runs as a background daemon (`-d`): once logging is set up, lines no
+    /// longer go to the console.
     pub fn set_background(&mut self) {
         self.background = true;
     }

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             };
             ExitCode::from(request(&path, action, &mut Con(&mut log), &mut send))
         }
-        Next::Daemon(background, conf) => run_daemon(background, conf, log),
+        Next::Daemon(background, conf) => run_daemon(background, *conf, log),
     }
 }
 
@@ -87,6 +87,11 @@ fn to_dev_null(fd: i32) {
 
 fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCode {
     let g = &conf.general;
+    // With -d, 1.4.7 logs to the console only until logging is set up, even before it
+    // forks (a refused lock file is only in the log file).
+    if background {
+        log.set_background();
+    }
     if let Err(msg) = log.init(g.logfile.as_deref(), g.syslog) {
         eprintln!("{msg}");
         return ExitCode::from(1);
@@ -148,7 +153,6 @@ fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCo
         let _ = nix::unistd::setsid();
         to_dev_null(1);
         to_dev_null(2);
-        log.set_background();
         log.log(Priority::Notice, "-- starting in daemon mode --");
     } else {
         log.log(Priority::Notice, "-- starting in console mode --");

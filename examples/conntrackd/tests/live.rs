@@ -1,0 +1,373 @@
+//! Live tests against Debian's conntrackd 1.4.7, each in throwaway network namespaces
+//! joined by a veth pair (traffic only on that link): the control protocol both ways
+//! (our client with their daemon, their client with ours), the internal cache listed
+//! identically over the same kernel table, and the daemon's life (`-d`, lock file, log
+//! file, `-k`). Skipped, saying so, when /usr/sbin/conntrackd is not 1.4.7.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use conntrack_tests::Netns;
+
+const REAL: &str = "/usr/sbin/conntrackd";
+
+fn ours() -> &'static str {
+    env!("CARGO_BIN_EXE_conntrackd")
+}
+
+fn have_real() -> bool {
+    match Command::new(REAL).arg("-v").output() {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("v1.4.7") => true,
+        _ => {
+            println!("SKIPPED: {REAL} 1.4.7 is not installed (.ci/run installs it)");
+            false
+        }
+    }
+}
+
+/// Two namespaces joined by a veth pair, 192.168.77.1 and .2, and a scratch directory.
+struct Pair {
+    a: Netns,
+    /// The link's other end (the daemons in `a` send their sync traffic there).
+    _peer: Netns,
+    dir: PathBuf,
+}
+
+impl Pair {
+    fn new(tag: &str) -> Pair {
+        let a = Netns::new(&format!("{tag}a"));
+        let b = Netns::new(&format!("{tag}b"));
+        let dir = std::env::temp_dir().join(format!("{}-dir", a.name()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let ok = Command::new("ip")
+            .args([
+                "link",
+                "add",
+                "cdv0",
+                "netns",
+                a.name(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "cdv1",
+                "netns",
+                b.name(),
+            ])
+            .status()
+            .expect("ip link")
+            .success();
+        assert!(ok, "veth pair");
+        a.run("ip", &["addr", "add", "192.168.77.1/24", "dev", "cdv0"]);
+        b.run("ip", &["addr", "add", "192.168.77.2/24", "dev", "cdv1"]);
+        a.run("ip", &["link", "set", "cdv0", "up"]);
+        b.run("ip", &["link", "set", "cdv1", "up"]);
+        Pair { a, _peer: b, dir }
+    }
+
+    /// A configuration for a daemon in `a` (name `n`), syncing to `b`.
+    fn conf(&self, n: &str, port: u16) -> PathBuf {
+        let d = self.dir.display();
+        let text = format!(
+            "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address 192.168.77.1\n\t\tIPv4_Destination_Address 192.168.77.2\n\t\tPort {port}\n\t\tInterface cdv0\n\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 8192\n\tHashLimit 65535\n\tLogFile {d}/{n}.log\n\tLockFile {d}/{n}.lock\n\tUNIX {{ Path {d}/{n}.sock }}\n\tNetlinkBufferSize 2097152\n\tNetlinkBufferSizeMaxGrowth 8388608\n}}\n"
+        );
+        let p = self.dir.join(format!("{n}.conf"));
+        std::fs::write(&p, text).expect("write conf");
+        p
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn exec(ns: &Netns, prog: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "bash",
+            "-c",
+            "exec -a conntrackd \"$0\" \"$@\"",
+            prog,
+        ])
+        .args(args)
+        .output()
+        .expect("run")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits until `path` exists (a daemon's socket).
+fn wait_for(path: &std::path::Path) {
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Masks the ages of cache lines and the uptime, which differ between two listings.
+fn mask(s: &str) -> String {
+    let mut out = String::new();
+    for line in s.lines() {
+        let line = match line.rfind(" [active since ") {
+            Some(i) => format!("{} [active since N]", &line[..i]),
+            None => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn sorted(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = mask(s).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// Makes entries of several kinds in `ns`'s table.
+fn fill(ns: &Netns, n: u16) {
+    for i in 1..=n {
+        let src = format!("10.{}.{}.1", i / 200, i % 200);
+        let port = i.to_string();
+        let _ = ns.exec(
+            "conntrack",
+            &[
+                "-I", "-s", &src, "-d", "10.9.0.1", "-p", "udp", "--sport", &port, "--dport", "53",
+                "-t", "100",
+            ],
+        );
+    }
+    let _ = ns.exec(
+        "conntrack",
+        &[
+            "-I",
+            "-s",
+            "1.1.1.1",
+            "-d",
+            "2.2.2.2",
+            "-p",
+            "tcp",
+            "--sport",
+            "10",
+            "--dport",
+            "20",
+            "--state",
+            "ESTABLISHED",
+            "-t",
+            "100",
+            "-m",
+            "7",
+            "-u",
+            "ASSURED",
+        ],
+    );
+    let _ = ns.exec(
+        "conntrack",
+        &[
+            "-I",
+            "-s",
+            "::1",
+            "-d",
+            "::2",
+            "-p",
+            "icmpv6",
+            "--icmpv6-type",
+            "128",
+            "--icmpv6-code",
+            "0",
+            "--icmpv6-id",
+            "5",
+            "-t",
+            "30",
+        ],
+    );
+    let _ = ns.exec(
+        "conntrack",
+        &[
+            "-I",
+            "-s",
+            "10.0.0.1",
+            "-d",
+            "10.0.0.2",
+            "-p",
+            "sctp",
+            "--sport",
+            "5",
+            "--dport",
+            "6",
+            "--state",
+            "ESTABLISHED",
+            "--orig-vtag",
+            "1",
+            "--reply-vtag",
+            "2",
+            "-t",
+            "50",
+        ],
+    );
+    let _ = ns.exec(
+        "conntrack",
+        &[
+            "-I",
+            "-s",
+            "10.0.0.1",
+            "-d",
+            "10.0.0.2",
+            "-p",
+            "icmp",
+            "--icmp-type",
+            "8",
+            "--icmp-code",
+            "0",
+            "--icmp-id",
+            "9",
+            "-t",
+            "30",
+            "--zone",
+            "3",
+        ],
+    );
+}
+
+#[test]
+fn internal_cache_and_clients_match_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdi");
+    let real_conf = p.conf("real", 3780);
+    let our_conf = p.conf("ours", 3781);
+    let (rc, oc) = (
+        real_conf.to_str().expect("path"),
+        our_conf.to_str().expect("path"),
+    );
+    // Half the entries exist before the daemons start (a dump), half come after (events).
+    fill(&p.a, 20);
+    assert!(exec(&p.a, REAL, &["-C", rc, "-d"]).status.success());
+    assert!(exec(&p.a, ours(), &["-C", oc, "-d"]).status.success());
+    wait_for(&p.dir.join("real.sock"));
+    wait_for(&p.dir.join("ours.sock"));
+    for i in 100..130u16 {
+        let port = i.to_string();
+        let _ = p.a.exec(
+            "conntrack",
+            &[
+                "-I", "-s", "10.7.0.1", "-d", "10.9.0.1", "-p", "tcp", "--sport", &port, "--dport",
+                "80", "--state", "SYN_SENT", "-t", "100",
+            ],
+        );
+    }
+    let _ = p.a.exec("conntrack", &["-D", "-p", "udp", "--sport", "3"]);
+    let _ = p.a.exec(
+        "conntrack",
+        &["-U", "-p", "tcp", "--sport", "10", "-m", "42"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The same kernel table, listed by both daemons: the same lines.
+    let real_i = text(&exec(&p.a, REAL, &["-C", rc, "-i"]));
+    let our_i = text(&exec(&p.a, ours(), &["-C", oc, "-i"]));
+    assert!(real_i.lines().count() > 50, "{real_i}");
+    assert_eq!(sorted(&our_i), sorted(&real_i));
+    let real_x = text(&exec(&p.a, REAL, &["-C", rc, "-i", "-x"]));
+    let our_x = text(&exec(&p.a, ours(), &["-C", oc, "-i", "-x"]));
+    assert_eq!(sorted(&our_x), sorted(&real_x));
+    let real_e = exec(&p.a, REAL, &["-C", rc, "-e"]);
+    let our_e = exec(&p.a, ours(), &["-C", oc, "-e"]);
+    assert_eq!(text(&our_e), text(&real_e));
+    println!(
+        "internal caches: {} entries listed identically (sorted)",
+        real_i.lines().count()
+    );
+
+    // Our client against their daemon and their client against ours: byte for byte what
+    // each daemon's own client prints, and the same exit status.
+    for args in [
+        &["-i"][..],
+        &["-s", "cache"],
+        &["-s", "queue"],
+        &["-s", "network"],
+        &["-e"],
+        &["-f", "external"],
+    ] {
+        for conf in [rc, oc] {
+            let mut full = vec!["-C", conf];
+            full.extend_from_slice(args);
+            let theirs = exec(&p.a, REAL, &full);
+            let mine = exec(&p.a, ours(), &full);
+            assert_eq!(mask(&text(&mine)), mask(&text(&theirs)), "{full:?}");
+            assert_eq!(mine.status.code(), theirs.status.code(), "{full:?}");
+        }
+    }
+    // Their -k stops ours, ours stops theirs.
+    assert!(exec(&p.a, REAL, &["-C", oc, "-k"]).status.success());
+    assert!(exec(&p.a, ours(), &["-C", rc, "-k"]).status.success());
+    let t = Instant::now();
+    while p.dir.join("ours.lock").exists() || p.dir.join("real.lock").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "a daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!p.dir.join("ours.sock").exists());
+}
+
+#[test]
+fn daemon_life_lock_and_log_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdl");
+    let mut logs = Vec::new();
+    for (name, prog, port) in [("real", REAL, 3790u16), ("ours", ours(), 3791)] {
+        let conf = p.conf(name, port);
+        let c = conf.to_str().expect("path");
+        let first = exec(&p.a, prog, &["-C", c, "-d"]);
+        assert_eq!(first.status.code(), Some(0), "{name}");
+        wait_for(&p.dir.join(format!("{name}.sock")));
+        // A second daemon on the same lock file refuses to start.
+        let second = exec(&p.a, prog, &["-C", c, "-d"]);
+        let err = String::from_utf8_lossy(&second.stderr).into_owned();
+        let tail = err.split("] ").last().unwrap_or("").to_string();
+        logs.push((second.status.code(), tail));
+        assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
+        let t = Instant::now();
+        while p.dir.join(format!("{name}.lock")).exists() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{name} did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(p.dir.join(format!("{name}.log"))).expect("log file");
+        // [Sat Dec  5 02:57:53 2026] (pid=5840) [notice] message
+        let words: Vec<String> = log
+            .lines()
+            .map(|l| {
+                assert!(
+                    l.starts_with('[') && l.as_bytes().get(25) == Some(&b']'),
+                    "{name}: {l}"
+                );
+                assert!(l[27..].starts_with("(pid="), "{name}: {l}");
+                l.split_once(") ").map_or("", |x| x.1).to_string()
+            })
+            .collect();
+        logs.push((None, words.join("\n")));
+    }
+    // The refusals and the log files say the same, paths aside.
+    let norm = |s: &str| s.replace("real", "X").replace("ours", "X");
+    assert_eq!(logs[0].0, logs[2].0);
+    assert_eq!(norm(&logs[0].1), norm(&logs[2].1));
+    assert_eq!(norm(&logs[1].1), norm(&logs[3].1));
+}
