@@ -95,6 +95,61 @@ pub trait Engine {
     fn queues(&self) -> (u32, Vec<QueueStats>);
 }
 
+/// A boxed engine is an engine (the daemon picks one at start).
+impl<T: Engine + ?Sized> Engine for Box<T> {
+    fn fds(&self) -> Vec<RawFd> {
+        (**self).fds()
+    }
+    fn ready(&mut self, fd: RawFd, log: &mut Logger, rt: &mut Runtime) {
+        (**self).ready(fd, log, rt)
+    }
+    fn timeout_ms(&self) -> Option<u64> {
+        (**self).timeout_ms()
+    }
+    fn tick(&mut self, log: &mut Logger, rt: &mut Runtime) {
+        (**self).tick(log, rt)
+    }
+    fn entries(&self, cache: Cache, table: Table, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
+        (**self).entries(cache, table, f)
+    }
+    fn cache_stats(&self, cache: Cache) -> CacheStats {
+        (**self).cache_stats(cache)
+    }
+    fn commit(&mut self, table: Table, log: &mut Logger) -> Commit {
+        (**self).commit(table, log)
+    }
+    fn flush_cache(&mut self, cache: Option<Cache>) {
+        (**self).flush_cache(cache)
+    }
+    fn flush_kernel(&mut self, table: Table) -> io::Result<()> {
+        (**self).flush_kernel(table)
+    }
+    fn resync_kernel(&mut self, table: Table, rt: &mut Runtime) -> io::Result<()> {
+        (**self).resync_kernel(table, rt)
+    }
+    fn request_resync(&mut self) {
+        (**self).request_resync()
+    }
+    fn send_bulk(&mut self) {
+        (**self).send_bulk()
+    }
+    fn links(&self) -> Vec<LinkStats> {
+        (**self).links()
+    }
+    fn network(&self) -> NetworkStats {
+        (**self).network()
+    }
+    fn traffic(&self) -> Traffic {
+        (**self).traffic()
+    }
+    fn rsqueue(&self) -> (u32, String) {
+        (**self).rsqueue()
+    }
+    fn queues(&self) -> (u32, Vec<QueueStats>) {
+        (**self).queues()
+    }
+}
+
 /// The key of a cache entry: 1.4.7 compares the original tuple and the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -339,6 +394,41 @@ pub struct KernelCache {
     traffic: Traffic,
     resync_due: Option<std::time::Instant>,
     overrun_resync: i32,
+    /// Netlink port ids of this process's other sockets: events they caused are ignored.
+    own: Vec<u32>,
+}
+
+/// The netlink port ids of this process's sockets (`/proc/net/netlink` rows whose inode is
+/// one of our descriptors).
+pub fn own_portids() -> Vec<u32> {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for e in dir.flatten() {
+            if let Ok(target) = std::fs::read_link(e.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    if let Ok(n) = n.parse::<u64>() {
+                        inodes.insert(n);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(text) = std::fs::read_to_string("/proc/self/net/netlink") {
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(pid), Some(inode)) = (f.get(2), f.get(9)) else {
+                continue;
+            };
+            if let (Ok(pid), Ok(inode)) = (pid.parse::<u32>(), inode.parse::<u64>()) {
+                if pid != 0 && inodes.contains(&inode) {
+                    out.push(pid);
+                }
+            }
+        }
+    }
+    out
 }
 
 impl KernelCache {
@@ -381,9 +471,17 @@ impl KernelCache {
             traffic: Traffic::default(),
             resync_due: None,
             overrun_resync: g.netlink_overrun_resync,
+            own: Vec::new(),
         };
         k.dump()?;
         Ok(k)
+    }
+
+    /// From now on, events caused by this process's other netlink sockets (the sync
+    /// node's commits) are not taken into the cache.
+    pub fn ignore_own_events(&mut self) {
+        let mine = self.requests.portid();
+        self.own = own_portids().into_iter().filter(|p| *p != mine).collect();
     }
 
     fn dump(&mut self) -> io::Result<()> {
@@ -433,6 +531,9 @@ impl Engine for KernelCache {
             match self.events.try_next() {
                 Ok(Some(Event::Conntrack(ev))) => {
                     rt.events_received += 1;
+                    if ev.portid != 0 && self.own.contains(&ev.portid) {
+                        continue;
+                    }
                     let Ok(e) = ConntrackRepr::parse(ev.entry.nf()) else {
                         rt.catch_event_failed += 1;
                         continue;

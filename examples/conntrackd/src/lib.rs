@@ -7,6 +7,7 @@
 //! - [`action`] and [`local`]: the UNIX control socket's protocol, client and server;
 //! - [`engine`]: what the daemon needs from a synchronization engine, and the one it
 //!   runs until the sync engine crate is wired in;
+//! - [`sync`]: the engine in sync mode, `conntrack-sync`'s FTFW node behind that trait;
 //! - [`text`]: the cache and statistics texts, as 1.4.7 writes them;
 //! - [`daemon`]: lock file, daemonizing, the main loop.
 
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod front;
 pub mod local;
 pub mod log;
+pub mod sync;
 pub mod text;
 
 /// Now, in seconds since the epoch.

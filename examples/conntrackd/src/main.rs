@@ -12,9 +12,10 @@ use std::process::ExitCode;
 
 use conntrackd::config;
 use conntrackd::daemon::{self, Daemon, Plumbing};
-use conntrackd::engine::KernelCache;
+use conntrackd::engine::{Engine, KernelCache};
 use conntrackd::front::{front, request, Console, Env, Next};
 use conntrackd::log::{Logger, Priority};
+use conntrackd::sync::SyncEngine;
 use conntrackd::text::Runtime;
 
 /// The console before logging is set up: stdout for text, the logger for lines.
@@ -120,9 +121,24 @@ fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCo
         );
     }
     let mut rt = Runtime::default();
-    let engine = if conf.sync.is_some() || conf.stats.is_some() {
+    let engine: Option<Box<dyn Engine>> = if conntrackd::sync::udp_link(&conf).is_some() {
+        match SyncEngine::start(&conf, &mut log, &mut rt) {
+            Ok(e) => Some(Box::new(e)),
+            Err(e) => {
+                log.log(Priority::Error, &format!("can't open channel socket: {e}"));
+                let _ = std::fs::remove_file(&socket_path);
+                return cannot_start(&mut log, &lockfile);
+            }
+        }
+    } else if conf.sync.is_some() || conf.stats.is_some() {
+        if conf.sync.is_some() {
+            log.log(
+                Priority::Warning,
+                "no UDP dedicated link with an address and a destination: running without a peer",
+            );
+        }
         match KernelCache::start(&conf, &mut log, &mut rt) {
-            Ok(e) => Some(e),
+            Ok(e) => Some(Box::new(e)),
             Err(e) => {
                 log.log(Priority::Error, &format!("can't open netlink handler: {e}"));
                 let _ = std::fs::remove_file(&socket_path);
