@@ -249,7 +249,10 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> f64 {
 
 /// The kernel's entries by mark: (orig tuple, reply tuple, TCP state, status bits that
 /// matter, mark).
-fn kernel(ns: &Netns) -> BTreeMap<u32, (Option<Tuple>, Option<Tuple>, Option<ProtoInfo>, u32)> {
+/// What a commit must carry over: orig, reply (NAT), TCP state, status bits.
+type Carried = (Option<Tuple>, Option<Tuple>, Option<ProtoInfo>, u32);
+
+fn kernel(ns: &Netns) -> BTreeMap<u32, Carried> {
     let mut s = ns.socket();
     let mut out = BTreeMap::new();
     let _ = s
@@ -472,14 +475,17 @@ fn loss_of_30_percent_each_way() {
         (N as usize, N as usize),
         "ours with ours lost entries"
     );
-    let real_real = got[3].0.min(got[3].1);
-    for k in [1, 2] {
-        assert!(
-            got[k].0.min(got[k].1) >= real_real,
-            "{}: {:?} worse than conntrackd with itself {:?}",
-            kinds[k].0,
-            got[k],
-            got[3]
-        );
-    }
+    // Our daemon receiving loses nothing, whoever sends: conntrackd -> ours is A->B of
+    // "lco" and B->A of "loc".
+    assert_eq!(got[2].0, N as usize, "conntrackd -> ours lost entries");
+    assert_eq!(got[1].1, N as usize, "conntrackd -> ours lost entries");
+    // Where conntrackd receives (ours -> conntrackd), its own weakness decides (an ACK that
+    // covers a message whose NACK was lost ends the resending, whoever sends): one run
+    // compares it with conntrackd -> conntrackd, a draw of the same odds, so it is printed,
+    // not asserted.
+    let worst_real = got[3].0.min(got[3].1);
+    println!(
+        "  conntrackd receiving from ours: {}/{N} and {}/{N}; from conntrackd: {worst_real}/{N} (worse direction)",
+        got[1].0, got[2].1
+    );
 }
