@@ -5,8 +5,8 @@
 //! - [`config`]: `conntrackd.conf`, the whole 1.4.7 grammar, into a typed model;
 //! - [`log`]: 1.4.7's log lines, on the console, in `LogFile` and to syslog;
 //! - [`action`] and [`local`]: the UNIX control socket's protocol, client and server;
-//! - [`engine`]: what the daemon needs from a synchronization engine, and the one it
-//!   runs until the sync engine crate is wired in;
+//! - [`engine`]: what the daemon needs from a synchronization engine, and the internal
+//!   cache fed by ctnetlink;
 //! - [`sync`]: the engine in sync mode, `conntrack-sync`'s FTFW node behind that trait;
 //! - [`text`]: the cache and statistics texts, as 1.4.7 writes them;
 //! - [`daemon`]: lock file, daemonizing, the main loop.

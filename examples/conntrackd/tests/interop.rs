@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use conntrack_codec::ct::request::Key;
@@ -18,23 +17,11 @@ use conntrack_codec::ct::{ConntrackRepr, NatRange, ProtoInfo, Status, TcpInfo, T
 use conntrack_codec::filter::DumpFilter;
 use conntrack_tests::Netns;
 
-const REAL: &str = "/usr/sbin/conntrackd";
+mod support;
+use support::{have_real, ours, REAL};
+
 const PORT: u16 = 3780;
 const LOSS: &str = "table ip loss {\n chain out {\n type filter hook output priority 0;\n udp dport 3780 numgen random mod 100 < 30 drop\n }\n}\n";
-
-fn ours() -> &'static str {
-    env!("CARGO_BIN_EXE_conntrackd")
-}
-
-fn have_real() -> bool {
-    match Command::new(REAL).arg("-v").output() {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("v1.4.7") => true,
-        _ => {
-            println!("SKIPPED: {REAL} 1.4.7 is not installed (.ci/run installs it)");
-            false
-        }
-    }
-}
 
 /// One side: its namespace, address, interface, daemon and files.
 struct Side {
@@ -106,46 +93,14 @@ impl Drop for Pair {
     }
 }
 
-fn conf_text(dir: &std::path::Path, name: &str, me: Ipv4Addr, peer: Ipv4Addr, dev: &str) -> String {
-    let d = dir.display();
-    format!(
-        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {PORT}\n\t\tInterface {dev}\n\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
-    )
-}
-
 fn pair(tag: &str, prog_a: &'static str, prog_b: &'static str, loss: bool) -> Pair {
     let na = Netns::new(&format!("{tag}a"));
     let nb = Netns::new(&format!("{tag}b"));
     let dir = std::env::temp_dir().join(format!("{}-dir", na.name()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let (ia, ib) = ("ipa0", "ipb0");
-    let ok = Command::new("ip")
-        .args([
-            "link",
-            "add",
-            ia,
-            "netns",
-            na.name(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            ib,
-            "netns",
-            nb.name(),
-        ])
-        .status()
-        .expect("ip")
-        .success();
-    assert!(ok, "veth");
-    let (aa, ab) = (
-        Ipv4Addr::new(192, 168, 78, 1),
-        Ipv4Addr::new(192, 168, 78, 2),
-    );
-    na.run("ip", &["addr", "add", "192.168.78.1/24", "dev", ia]);
-    nb.run("ip", &["addr", "add", "192.168.78.2/24", "dev", ib]);
-    na.run("ip", &["link", "set", ia, "up"]);
-    nb.run("ip", &["link", "set", ib, "up"]);
+    support::veth(&na, &nb, (ia, "192.168.78.1"), (ib, "192.168.78.2"));
+    let (aa, ab) = ("192.168.78.1", "192.168.78.2");
     if loss {
         na.nft(LOSS);
         nb.nft(LOSS);
@@ -155,7 +110,7 @@ fn pair(tag: &str, prog_a: &'static str, prog_b: &'static str, loss: bool) -> Pa
         [("a", na, prog_a, aa, ab, ia), ("b", nb, prog_b, ab, aa, ib)]
     {
         let conf = dir.join(format!("{name}.conf"));
-        std::fs::write(&conf, conf_text(&dir, name, me, peer, dev)).expect("conf");
+        std::fs::write(&conf, support::conf_text(&dir, name, me, peer, dev, PORT)).expect("conf");
         let c = conf.to_string_lossy().into_owned();
         let o = ns.exec(prog, &["-C", &c, "-d"]);
         assert!(
