@@ -42,6 +42,12 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
+        // Whatever a test left running (a failed assertion skips its `-k`).
+        for name in ["real", "ours"] {
+            let conf = self.dir.join(format!("{name}.conf"));
+            let prog = if name == "real" { REAL } else { ours() };
+            support::stop_daemons(&self.a, prog, &conf);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -417,6 +417,12 @@ impl Config {
                     ChannelKind::Tcp => v.push("Sync { TCP }".to_string()),
                 }
             }
+            if s.channels.iter().any(|c| c.sndbuf != 0 || c.rcvbuf != 0) {
+                v.push("Sync { SndSocketBuffer / RcvSocketBuffer }".to_string());
+            }
+            if s.channels.iter().any(|c| !c.checksum) {
+                v.push("Sync { Checksum off }".to_string());
+            }
             if s.channels.len() > 1 {
                 v.push("Sync { several dedicated links (multichannel) }".to_string());
             }

@@ -62,6 +62,56 @@ pub fn wait_path(path: &Path, exists: bool) {
 pub fn conf_text(dir: &Path, name: &str, me: &str, peer: &str, dev: &str, port: u16) -> String {
     let d = dir.display();
     format!(
-        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
+        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n\t\tRcvSocketBuffer 8388608\n\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
     )
+}
+
+/// Stops every daemon started with the configuration file `conf`: `-k` first, then SIGTERM
+/// to the processes whose command line names that file (found in /proc), so a failed test
+/// leaves no daemon behind.
+pub fn stop_daemons(ns: &Netns, prog: &str, conf: &Path) {
+    let c = conf.to_string_lossy().into_owned();
+    if conf.exists() {
+        let _ = ns.exec(prog, &["-C", &c, "-k"]);
+    }
+    let t = Instant::now();
+    loop {
+        let pids = pids_with(&c);
+        if pids.is_empty() {
+            return;
+        }
+        if t.elapsed() > Duration::from_secs(2) {
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "daemons of {c} do not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The processes whose command line has the argument `arg`.
+fn pids_with(arg: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmd.split(|b| *b == 0).any(|a| a == arg.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
 }
