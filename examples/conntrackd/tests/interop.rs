@@ -116,7 +116,11 @@ fn pair(tag: &str, prog_a: &'static str, prog_b: &'static str, loss: bool) -> Pa
         [("a", na, prog_a, aa, ab, ia), ("b", nb, prog_b, ab, aa, ib)]
     {
         let conf = dir.join(format!("{name}.conf"));
-        std::fs::write(&conf, support::conf_text(&dir, name, me, peer, dev, PORT)).expect("conf");
+        std::fs::write(
+            &conf,
+            support::conf_text(&dir, name, (me, peer, dev, PORT), true),
+        )
+        .expect("conf");
         let c = conf.to_string_lossy().into_owned();
         let o = ns.exec(prog, &["-C", &c, "-d"]);
         assert!(
@@ -269,12 +273,18 @@ fn replicate(tag: &str, prog_a: &'static str, prog_b: &'static str, n: u32) {
     let mut want_b: Vec<u32> = eb.iter().filter_map(|e| e.mark).collect();
     want_a.sort_unstable();
     want_b.sort_unstable();
-    wait_for("A's entries in B's external cache", 180, || {
-        p.b.ext_marks() == want_a
-    });
-    wait_for("B's entries in A's external cache", 180, || {
-        p.a.ext_marks() == want_b
-    });
+    let diag = |s: &Side| format!("{}{}", s.client(&["-s"]), s.client(&["-s", "network"]));
+    for (what, to, from, want) in [("A's", &p.b, &p.a, &want_a), ("B's", &p.a, &p.b, &want_b)] {
+        if !wait_until(180, || to.ext_marks() == *want) {
+            panic!(
+                "{tag}: {what} entries not all in the peer's external cache ({} of {}) after 180 s\nreceiver:\n{}\nsender:\n{}",
+                to.ext_marks().len(),
+                want.len(),
+                diag(to),
+                diag(from)
+            );
+        }
+    }
     println!(
         "{tag}: {} entries each way in the peer's external cache after {:.1} s",
         n + 8,

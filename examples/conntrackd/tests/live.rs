@@ -33,7 +33,12 @@ impl Pair {
 
     /// A configuration for a daemon in `a` (name `n`), syncing to `b`.
     fn conf(&self, n: &str, port: u16) -> PathBuf {
-        let text = support::conf_text(&self.dir, n, "192.168.77.1", "192.168.77.2", "cdv0", port);
+        let text = support::conf_text(
+            &self.dir,
+            n,
+            ("192.168.77.1", "192.168.77.2", "cdv0", port),
+            false,
+        );
         let p = self.dir.join(format!("{n}.conf"));
         std::fs::write(&p, text).expect("write conf");
         p

@@ -58,11 +58,22 @@ pub fn wait_path(path: &Path, exists: bool) {
 }
 
 /// A daemon's configuration: FTFW over UDP from `me` to `peer` on `dev`, its files named
-/// `name` in `dir`.
-pub fn conf_text(dir: &Path, name: &str, me: &str, peer: &str, dev: &str, port: u16) -> String {
+/// `name` in `dir`; `rcvbuf` sizes the link's receive buffer (conntrackd's default drops
+/// datagrams of a fast burst, which its FTFW does not recover).
+pub fn conf_text(
+    dir: &Path,
+    name: &str,
+    (me, peer, dev, port): (&str, &str, &str, u16),
+    rcvbuf: bool,
+) -> String {
     let d = dir.display();
+    let rcv = if rcvbuf {
+        "\t\tRcvSocketBuffer 8388608\n"
+    } else {
+        ""
+    };
     format!(
-        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n\t\tRcvSocketBuffer 8388608\n\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
+        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n{rcv}\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
     )
 }
 
