@@ -261,8 +261,16 @@ impl<E: Engine> Daemon<E> {
     /// Runs a due `-t` flush.
     pub fn timers(&mut self) {
         if self.purge_at.is_some_and(|t| Instant::now() >= t) {
+            // 1.4.7's reset-cache alarm: the kernel table and the internal cache.
             self.purge_at = None;
-            self.flush_master(Table::Conntrack);
+            self.rt.kernel_table_flush += 1;
+            self.note("flushing kernel conntrack table (scheduled)");
+            if let Some(e) = self.engine.as_mut() {
+                if let Err(err) = e.flush_kernel(Table::Conntrack) {
+                    self.log.log(Priority::Error, &format!("flush: {err}"));
+                }
+                e.flush_cache(Some(Cache::Internal));
+            }
         }
         if let Some(e) = self.engine.as_mut() {
             e.tick(&mut self.log, &mut self.rt);

@@ -391,6 +391,8 @@ pub struct KernelCache {
     traffic: Traffic,
     resync_due: Option<std::time::Instant>,
     overrun_resync: i32,
+    max_buffer: u32,
+    warned: bool,
     /// Netlink port ids of this process's other sockets: events they caused are ignored.
     own: Vec<u32>,
 }
@@ -468,6 +470,8 @@ impl KernelCache {
             traffic: Traffic::default(),
             resync_due: None,
             overrun_resync: g.netlink_overrun_resync,
+            max_buffer: g.netlink_buffer_size_max_growth,
+            warned: false,
             own: Vec::new(),
         };
         k.dump()?;
@@ -496,19 +500,36 @@ impl KernelCache {
         Ok(())
     }
 
-    /// Grows the event socket's buffer after a loss, up to `NetlinkBufferSizeMaxGrowth`.
+    /// After a loss: grows the event socket's buffer up to `NetlinkBufferSizeMaxGrowth`
+    /// (doubling, as 1.4.7 does) and schedules a resync after `NetlinkOverrunResync`.
     fn on_loss(&mut self, rt: &mut Runtime, log: &mut Logger) {
         rt.netlink_overrun += 1;
-        if self.overrun_resync > 0 {
+        if !self.warned {
+            if rt.buffer_size.saturating_mul(2) > self.max_buffer {
+                log.log(
+                    Priority::Warning,
+                    "netlink event socket buffer size cannot be doubled further since it will exceed NetlinkBufferSizeMaxGrowth. We are likely to be losing events, this may lead to unsynchronized replicas. Please, consider increasing netlink socket buffer size via NetlinkBufferSize and NetlinkBufferSizeMaxGrowth clauses in conntrackd.conf",
+                );
+                self.warned = true;
+            } else {
+                let want = rt.buffer_size.saturating_mul(2).max(1);
+                if self.events.set_rcvbuf(want as usize).is_ok() {
+                    rt.buffer_size = want;
+                    log.log(
+                        Priority::Notice,
+                        &format!(
+                            "netlink event socket buffer size has been doubled to {want} bytes"
+                        ),
+                    );
+                }
+            }
+        }
+        if self.overrun_resync > 0 && self.resync_due.is_none() {
             self.resync_due = Some(
                 std::time::Instant::now()
                     + std::time::Duration::from_secs(self.overrun_resync as u64),
             );
         }
-        log.log(
-            Priority::Warning,
-            "netlink event socket overrun: events lost",
-        );
     }
 }
 
@@ -524,7 +545,8 @@ impl Engine for KernelCache {
     fn ready(&mut self, _fd: RawFd, log: &mut Logger, rt: &mut Runtime) {
         let now = crate::now_secs();
         let mut lost = false;
-        for _ in 0..64 {
+        // Drain the socket (bounded, so control requests still get their turn).
+        for _ in 0..16_384 {
             match self.events.try_next() {
                 Ok(Some(Event::Conntrack(ev))) => {
                     rt.events_received += 1;
