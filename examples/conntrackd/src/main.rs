@@ -130,13 +130,25 @@ fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCo
                 return cannot_start(&mut log, &lockfile);
             }
         }
-    } else if conf.sync.is_some() || conf.stats.is_some() {
-        if conf.sync.is_some() {
-            log.log(
-                Priority::Warning,
-                "no UDP dedicated link with an address and a destination: running without a peer",
-            );
-        }
+    } else if conf.sync.is_some() {
+        // 1.4.7 cannot start sync mode without a dedicated link either.
+        let why = match conf.sync.as_ref().and_then(|s| s.default_channel()) {
+            None => "No such file or directory".to_string(),
+            Some(c) if c.kind != config::ChannelKind::Udp => {
+                "Multicast and TCP links are not implemented by this conntrackd yet".to_string()
+            }
+            Some(_) => {
+                "the UDP link needs IPv4_address (or IPv6_address) and a destination".to_string()
+            }
+        };
+        log.log(
+            Priority::Error,
+            &format!("can't open channel socket: {why}"),
+        );
+        log.log(Priority::Error, "initialization failed");
+        let _ = std::fs::remove_file(&socket_path);
+        return cannot_start(&mut log, &lockfile);
+    } else if conf.stats.is_some() {
         match KernelCache::start(&conf, &mut log, &mut rt) {
             Ok(e) => Some(Box::new(e)),
             Err(e) => {

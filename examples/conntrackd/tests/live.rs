@@ -344,3 +344,33 @@ fn daemon_life_lock_and_log_as_conntrackd() {
     assert_eq!(norm(&logs[0].1), norm(&logs[2].1));
     assert_eq!(norm(&logs[1].1), norm(&logs[3].1));
 }
+
+#[test]
+fn sync_without_a_link_does_not_start_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdn");
+    let mut seen = Vec::new();
+    for (name, prog) in [("real", REAL), ("ours", ours())] {
+        let d = p.dir.display();
+        let conf = p.dir.join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!("General {{\n LockFile {d}/{name}.lock\n UNIX {{ Path {d}/{name}.sock }}\n}}\nSync {{\n Mode FTFW {{ }}\n}}\n"),
+        )
+        .expect("conf");
+        let o = exec(&p.a, prog, &["-C", conf.to_str().expect("path")]);
+        let lines: Vec<String> = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .map(|l| l.split_once(") ").map_or(l, |x| x.1).to_string())
+            .collect();
+        assert!(
+            !p.dir.join(format!("{name}.lock")).exists(),
+            "{name} left its lock file"
+        );
+        seen.push((o.status.code(), lines));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].0, Some(1));
+}
