@@ -2,7 +2,7 @@
 //! `[<ctime>] (pid=<pid>) [<level>] <message>`, on the console until logging is set up and
 //! for as long as the program is not a background daemon (info and notice on stdout,
 //! warnings and errors on stderr), then also into `LogFile` and to syslog (`Syslog`, with
-//! the program name `conntrackd`, the pid, and the configured facility).
+//! the package name `conntrack-tools`, the pid, and the configured facility).
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -145,8 +145,8 @@ pub struct Logger {
     syslog: Option<i32>,
 }
 
-/// The name syslog lines carry.
-static IDENT: &[u8] = b"conntrackd\0";
+/// The name syslog lines carry: 1.4.7 opens syslog with its package name.
+static IDENT: &[u8] = b"conntrack-tools\0";
 
 impl Logger {
     /// A logger that writes to the console only.

@@ -374,3 +374,89 @@ fn sync_without_a_link_does_not_start_as_conntrackd() {
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].0, Some(1));
 }
+
+/// Runs `prog` with `args` in `ns` and in a private mount namespace whose /dev is a fresh
+/// tmpfs with `null` and with `log` bound to `sock` (so syslog lines come to the test, and
+/// nothing reaches the host's syslog).
+fn exec_with_syslog(ns: &Netns, sock: &std::path::Path, prog: &str, args: &[&str]) -> Output {
+    let script = format!(
+        "mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && touch /dev/log && mount --bind {} /dev/log && exec ip netns exec {} \"$@\"",
+        sock.display(),
+        ns.name()
+    );
+    Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            prog,
+        ])
+        .args(args)
+        .output()
+        .expect("unshare")
+}
+
+#[test]
+fn syslog_lines_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cds");
+    let mut seen = Vec::new();
+    for (name, prog) in [("real", REAL), ("ours", ours())] {
+        let sock = p.dir.join(format!("{name}.syslog"));
+        let rx = std::os::unix::net::UnixDatagram::bind(&sock).expect("syslog socket");
+        rx.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let d = p.dir.display();
+        let conf = p.dir.join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!("General {{\n Syslog local3\n LockFile {d}/{name}.lock\n UNIX {{ Path {d}/{name}.sock }}\n}}\n"),
+        )
+        .expect("conf");
+        let c = conf.to_str().expect("path");
+        let o = exec_with_syslog(&p.a, &sock, prog, &["-C", c, "-d"]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        wait_path(&p.dir.join(format!("{name}.sock")), true);
+        assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
+        wait_path(&p.dir.join(format!("{name}.lock")), false);
+        // <PRI>Mmm dd hh:mm:ss conntrackd[pid]: message
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = rx.recv(&mut buf) {
+            let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let pri = l.split('>').next().unwrap_or("").to_string();
+            let msg = l.split_once("]: ").map_or("", |x| x.1).to_string();
+            let ident = l
+                .split_once(' ')
+                .map(|x| x.1)
+                .and_then(|r| r.split(' ').nth(3))
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            lines.push(format!("{pri}> {ident} {msg}"));
+            if msg.contains("shutdown received") {
+                break;
+            }
+        }
+        seen.push(lines);
+    }
+    println!("syslog: {:?}", seen[0]);
+    assert!(
+        seen[0].iter().any(|l| l.starts_with("<157> conntrack-tools ")),
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1], seen[0]);
+}
