@@ -454,7 +454,9 @@ fn syslog_lines_as_conntrackd() {
     }
     println!("syslog: {:?}", seen[0]);
     assert!(
-        seen[0].iter().any(|l| l.starts_with("<157> conntrack-tools ")),
+        seen[0]
+            .iter()
+            .any(|l| l.starts_with("<157> conntrack-tools ")),
         "{:?}",
         seen[0]
     );
