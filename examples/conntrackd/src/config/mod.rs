@@ -395,6 +395,9 @@ impl Config {
         if g.netlink_events_reliable {
             v.push("General { NetlinkEventsReliable }".to_string());
         }
+        if g.event_iteration_limit != defaults::EVENT_ITERATION_LIMIT {
+            v.push("General { EventIterationLimit }".to_string());
+        }
         if g.scheduler.policy.is_some() {
             v.push("General { Scheduler }".to_string());
         }
@@ -428,9 +431,6 @@ impl Config {
             }
             if s.expectation_sync != ExpectSync::Off {
                 v.push("Sync { Options { ExpectationSync } }".to_string());
-            }
-            if s.tcp_window_tracking {
-                v.push("Sync { Options { TCPWindowTracking } }".to_string());
             }
             if s.disable_internal_cache {
                 v.push("Sync { DisableInternalCache }".to_string());
