@@ -1270,6 +1270,29 @@ mod tests {
     }
 
     #[test]
+    fn what_is_not_acted_on_is_named() {
+        let l = load(
+            "General { EventIterationLimit 5 PollSecs 3 Filter { } }\nSync { Mode ALARM { } TCP { Port 1 SndSocketBuffer 5 Checksum off } TCP { Port 2 } Options { ExpectationSync on TCPWindowTracking on } }",
+        );
+        let c = l.config.expect("parses");
+        let n = c.not_implemented();
+        for want in [
+            "General { PollSecs }",
+            "General { Filter }",
+            "General { EventIterationLimit }",
+            "Sync { Mode ALARM }",
+            "Sync { TCP }",
+            "Sync { SndSocketBuffer / RcvSocketBuffer }",
+            "Sync { Checksum off }",
+            "Sync { several dedicated links (multichannel) }",
+            "Sync { Options { ExpectationSync } }",
+        ] {
+            assert!(n.iter().any(|x| x == want), "{want} missing from {n:?}");
+        }
+        assert!(!n.iter().any(|x| x.contains("TCPWindowTracking")));
+    }
+
+    #[test]
     fn syntax_errors_name_the_token_and_line() {
         let l = load("General {\n  HashSize 100\n  Bogus 1\n}\n");
         assert_eq!(l.config, None);
