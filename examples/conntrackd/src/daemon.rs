@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -340,7 +340,10 @@ pub struct Plumbing {
 
 fn serve_one<E: Engine>(d: &mut Daemon<E>, mut s: UnixStream) -> After {
     let _ = s.set_nonblocking(false);
+    // A client that neither sends nor reads must not stall the daemon (1.4.7 forks for
+    // the long answers; here they are written in place, with a deadline).
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let code = match crate::local::read_request(&mut s) {
         Ok(Some(c)) => c,
         _ => {
@@ -417,7 +420,6 @@ pub fn run<E: Engine>(d: &mut Daemon<E>, p: &Plumbing) {
     let _ = std::fs::remove_file(&p.lockfile);
     d.log.log(Priority::Notice, "---- shutdown received ----");
     d.log.close();
-    let _ = p.listener.as_raw_fd();
 }
 
 #[cfg(test)]
