@@ -73,7 +73,7 @@ pub fn conf_text(
         ""
     };
     format!(
-        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n{rcv}\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n"
+        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n{rcv}\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 33554432\n\tNetlinkBufferSizeMaxGrowth 67108864\n}}\n"
     )
 }
 
