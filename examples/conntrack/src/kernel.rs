@@ -3,16 +3,18 @@
 //! of a fresh network namespace answers (no entry, no expectation), so that every command
 //! line can run, whole, in a test without root.
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 
-use conntrack_codec::ct::request::Key;
+use conntrack_codec::ct::request::{self, Key};
 use conntrack_codec::ct::{Conntrack, ConntrackRepr, ExpStatsCpu, StatsCpu, Tuple};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
 use conntrack_codec::nl::flags;
-use conntrack_io::{DumpSummary, Errno, Error as IoError, Events, Groups, Socket};
+use conntrack_io::{ChangeSummary, DumpSummary, Errno, Error as IoError, Events, Groups, Socket};
 
 /// Which list a dump walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +149,7 @@ pub trait Kernel {
         filter: &DumpFilter,
         select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
         done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
-    ) -> Result<DumpSummary, IoError>;
+    ) -> Result<ChangeSummary, IoError>;
 
     /// Updates, in bulk, the entries of a dump for which `build` gives an update request;
     /// `done` gets, in dump order, each one's outcome: the entry as the kernel has it after
@@ -162,7 +164,7 @@ pub trait Kernel {
         family: u8,
         build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
-    ) -> Result<DumpSummary, IoError>;
+    ) -> Result<ChangeSummary, IoError>;
 
     /// Opens an event socket subscribed to `groups`.
     ///
@@ -173,17 +175,81 @@ pub trait Kernel {
 
 /// The window of deletes and updates: entries held, and requests in flight.
 const WINDOW: usize = 512;
-/// The receive queue for bulk deletes and updates.
-const BULK_RCVBUF: usize = 4 << 20;
 
-/// The real kernel, through netlink sockets: the first one for requests and dumps, a second
-/// one, opened when needed, for the changes that go out while a dump runs.
+/// The real kernel, through netlink sockets: one for requests and dumps (its second
+/// socket, which `conntrack-io` opens in the same namespace, carries the changes that go
+/// out while a dump runs), and one more for the gets of `-U`.
 #[derive(Debug)]
 pub struct Sockets {
     sock: Socket,
-    modifier: Option<Socket>,
-    /// For the gets of `-U` (the first socket dumps, the second updates meanwhile).
+    /// For the gets of `-U` (the first socket dumps, its second one updates meanwhile).
     getter: Option<Socket>,
+}
+
+/// Hands the outcomes of a [`Socket::change_matching`] run out in dump order: the entries
+/// are numbered as they are picked (by their id), and an outcome that comes early waits
+/// for the ones before it. At most a window of them waits: every outcome of a window is in
+/// before the dump goes on.
+struct InOrder<T> {
+    /// The number of the next outcome to hand out.
+    next: u64,
+    /// Entries picked so far.
+    picked: u64,
+    /// The number of each picked entry not settled yet, by id.
+    numbers: HashMap<u32, u64>,
+    /// Outcomes that came early, by number.
+    waiting: BTreeMap<u64, (T, Result<(), IoError>)>,
+}
+
+impl<T> Default for InOrder<T> {
+    fn default() -> Self {
+        InOrder {
+            next: 0,
+            picked: 0,
+            numbers: HashMap::new(),
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> InOrder<T> {
+    /// Numbers an entry that was just picked.
+    fn picked(&mut self, view: &Conntrack<'_>) {
+        if let Ok(Some(id)) = view.id() {
+            self.numbers.insert(id, self.picked);
+        }
+        self.picked += 1;
+    }
+
+    /// Takes the outcome of `view` and hands out, in order, every outcome that is due.
+    fn settled(
+        &mut self,
+        view: &Conntrack<'_>,
+        value: T,
+        r: Result<(), IoError>,
+        out: &mut dyn FnMut(T, Result<(), IoError>),
+    ) {
+        let number = view
+            .id()
+            .ok()
+            .flatten()
+            .and_then(|id| self.numbers.remove(&id));
+        match number {
+            Some(n) if n == self.next => {
+                out(value, r);
+                self.next += 1;
+            }
+            Some(n) => {
+                self.waiting.insert(n, (value, r));
+            }
+            // An entry without an id: it cannot wait for its turn.
+            None => out(value, r),
+        }
+        while let Some((value, r)) = self.waiting.remove(&self.next) {
+            out(value, r);
+            self.next += 1;
+        }
+    }
 }
 
 impl Sockets {
@@ -194,21 +260,7 @@ impl Sockets {
     pub fn open() -> Result<Sockets, IoError> {
         Ok(Sockets {
             sock: Socket::open()?,
-            modifier: None,
             getter: None,
-        })
-    }
-
-    fn modifier(&mut self) -> Result<&mut Socket, IoError> {
-        if self.modifier.is_none() {
-            let s = Socket::open()?;
-            // The kernel answers failures (and one request per datagram): give them room.
-            let _ = s.set_rcvbuf(BULK_RCVBUF);
-            self.modifier = Some(s);
-        }
-        self.modifier.as_mut().ok_or(IoError::Sys {
-            call: "socket",
-            errno: Errno::EBADF,
         })
     }
 }
@@ -230,9 +282,9 @@ fn get_with(sock: &mut Socket, request: &ConntrackRepr) -> Result<ConntrackRepr,
 }
 
 /// A run that [`Change::Stop`] ended is not a failure (its changes were reported).
-fn stopped_is_no_error(res: Result<DumpSummary, IoError>) -> Result<DumpSummary, IoError> {
+fn stopped_is_no_error(res: Result<ChangeSummary, IoError>) -> Result<ChangeSummary, IoError> {
     match res {
-        Err(IoError::Build(e)) if e == STOPPED => Ok(DumpSummary::default()),
+        Err(IoError::Build(e)) if e == STOPPED => Ok(ChangeSummary::default()),
         other => other,
     }
 }
@@ -265,7 +317,7 @@ impl Kernel for Sockets {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
-        self.sock.flush(&DumpFilter::default())
+        self.sock.flush(&DumpFilter::default()).map(drop)
     }
 
     fn exp_list(
@@ -305,7 +357,9 @@ impl Kernel for Sockets {
     }
 
     fn open_modifier(&mut self) -> Result<(), IoError> {
-        self.modifier().map(drop)
+        // `conntrack-io` opens the second socket itself when the changes start; this only
+        // checks, as 1.4.7 does before anything, that one can be opened.
+        Socket::open().map(drop)
     }
 
     fn delete_matching(
@@ -313,31 +367,32 @@ impl Kernel for Sockets {
         filter: &DumpFilter,
         select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
         done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
-    ) -> Result<DumpSummary, IoError> {
-        self.modifier()?;
-        let Sockets { sock, modifier, .. } = self;
-        let helper = modifier.as_mut().ok_or(IoError::Sys {
-            call: "socket",
-            errno: Errno::EBADF,
-        })?;
-        let res = sock.change_each(
-            helper,
+    ) -> Result<ChangeSummary, IoError> {
+        let order = RefCell::new(InOrder::default());
+        let res = self.sock.change_matching(
             filter,
             WINDOW,
             |view, w| match select(view) {
                 Change::Skip => Ok(false),
                 Change::Stop => Err(STOPPED),
                 Change::Send(()) => {
-                    let key = Key {
-                        orig: view.orig()?,
-                        reply: None,
-                        zone: view.zone()?,
-                        id: None,
-                    };
-                    conntrack_codec::ct::request::delete(w, 0, &key).map(|_| true)
+                    request::delete(w, 0, &Key::from_view(view)?)?;
+                    order.borrow_mut().picked(view);
+                    Ok(true)
                 }
             },
-            |entry, r| done(entry, r),
+            |view, r| {
+                let entry = ConntrackRepr::try_from(&view).map_err(|error| IoError::Codec {
+                    error,
+                    offset: None,
+                });
+                order
+                    .borrow_mut()
+                    .settled(&view, entry, r, &mut |entry, r| match entry {
+                        Ok(e) => done(&e, r),
+                        Err(e) => done(&ConntrackRepr::default(), Err(e)),
+                    });
+            },
         );
         stopped_is_no_error(res)
     }
@@ -348,44 +403,46 @@ impl Kernel for Sockets {
         family: u8,
         build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
-    ) -> Result<DumpSummary, IoError> {
-        self.modifier()?;
+    ) -> Result<ChangeSummary, IoError> {
         if self.getter.is_none() {
             self.getter = Some(Socket::open()?);
         }
-        let Sockets {
-            sock,
-            modifier,
-            getter,
-        } = self;
-        let (Some(helper), Some(getter)) = (modifier.as_mut(), getter.as_mut()) else {
+        let Sockets { sock, getter } = self;
+        let Some(getter) = getter.as_mut() else {
             return Err(IoError::Sys {
                 call: "socket",
                 errno: Errno::EBADF,
             });
         };
         let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
-        let res = sock.change_each(
-            helper,
+        let order = RefCell::new(InOrder::default());
+        let res = sock.change_matching(
             filter,
             WINDOW,
             |view, w| match build(view) {
                 Change::Skip => Ok(false),
                 Change::Stop => Err(STOPPED),
-                Change::Send(req) => req.emit(w, kind, 0, 0).map(|_| true),
+                Change::Send(req) => {
+                    req.emit(w, kind, 0, 0)?;
+                    order.borrow_mut().picked(view);
+                    Ok(true)
+                }
             },
-            |entry, r| match r {
+            |view, r| {
                 // The entry as it is now, asked for as 1.4.7 asks: its original tuple,
                 // without its zone, with the command's family.
-                Ok(()) => {
+                let now = r.and_then(|()| {
+                    let orig = view.orig()?.map(|t| Tuple { zone: None, ..t });
                     let request = ConntrackRepr {
                         family,
-                        orig: entry.orig.map(|t| Tuple { zone: None, ..t }),
+                        orig,
                         ..ConntrackRepr::default()
                     };
-                    done(get_with(getter, &request));
-                }
-                Err(e) => done(Err(e)),
+                    get_with(getter, &request)
+                });
+                order
+                    .borrow_mut()
+                    .settled(&view, now, Ok(()), &mut |now, _| done(now));
             },
         );
         stopped_is_no_error(res)
@@ -399,8 +456,8 @@ impl Kernel for Sockets {
 /// The kernel of a fresh network namespace, without asking it: no entry and no
 /// expectation (dumps are empty; getting, deleting or updating one gives `ENOENT`; creating
 /// one whose request is well formed succeeds and changes nothing), no statistics, and no
-/// event socket for this stand-in (`EPERM`, as for an unprivileged user). Of the kernel's
-/// checks of a request it makes one: a status filter must select some bit (`EINVAL`).
+/// event socket for this stand-in (`EPERM`, as for an unprivileged user). Requests the
+/// library refuses as impossible ([`DumpFilter::check`]) are refused here too.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EmptyTable;
 
@@ -419,13 +476,8 @@ impl Kernel for EmptyTable {
         filter: &DumpFilter,
         _f: &mut EntryFn<'_>,
     ) -> Result<DumpSummary, IoError> {
-        // The kernel refuses a status filter whose mask selects no bit.
-        if filter.status.is_some_and(|(_, mask)| mask.0 == 0) {
-            return Err(IoError::Sys {
-                call: "ctnetlink",
-                errno: Errno::EINVAL,
-            });
-        }
+        // What the library refuses before sending (the kernel would refuse it too).
+        filter.check().map_err(IoError::Build)?;
         // The request must still be one that can be written.
         let mut buf = [0u8; 1024];
         let mut w = conntrack_codec::nl::Writer::new(&mut buf);
@@ -501,8 +553,8 @@ impl Kernel for EmptyTable {
         _filter: &DumpFilter,
         _select: &mut dyn FnMut(&Conntrack<'_>) -> Change<()>,
         _done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
-    ) -> Result<DumpSummary, IoError> {
-        Ok(DumpSummary::default())
+    ) -> Result<ChangeSummary, IoError> {
+        Ok(ChangeSummary::default())
     }
 
     fn update_matching(
@@ -511,8 +563,8 @@ impl Kernel for EmptyTable {
         _family: u8,
         _build: &mut dyn FnMut(&Conntrack<'_>) -> Change<ConntrackRepr>,
         _done: &mut dyn FnMut(Result<ConntrackRepr, IoError>),
-    ) -> Result<DumpSummary, IoError> {
-        Ok(DumpSummary::default())
+    ) -> Result<ChangeSummary, IoError> {
+        Ok(ChangeSummary::default())
     }
 
     fn events(&mut self, _groups: Groups) -> Result<Events, IoError> {

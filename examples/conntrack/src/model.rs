@@ -222,18 +222,8 @@ fn tup_of(t: Option<&Tuple>, family: u8) -> Tup {
     }
 }
 
-/// Whether a protocol number carries ports in its tuple (the library's list).
-pub fn has_ports(proto: u8) -> bool {
-    matches!(
-        proto,
-        l4proto::TCP
-            | l4proto::UDP
-            | l4proto::UDPLITE
-            | l4proto::SCTP
-            | l4proto::DCCP
-            | l4proto::GRE
-    )
-}
+/// Whether a protocol number carries ports (or GRE keys) in its tuple: the library's list.
+pub use conntrack_codec::ct::l4proto::has_ports;
 
 impl Obj {
     /// The object the library builds from an entry the kernel sent.

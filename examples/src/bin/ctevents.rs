@@ -517,9 +517,10 @@ impl Handler for Lines {
         // The drop counter says how many; the overruns that come with them add nothing.
         if let Some(lost) = report {
             let at_least = if lost.exact { "" } else { "at least " };
+            let events = if lost.count == 1 { "event" } else { "events" };
             let _ = writeln!(
                 err,
-                "ctevents: {at_least}{} events lost ({} in total); resynchronise with a dump",
+                "ctevents: {at_least}{} {events} lost ({} in total); resynchronise with a dump",
                 lost.count, lost.total
             );
         }

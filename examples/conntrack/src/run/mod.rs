@@ -105,6 +105,8 @@ pub fn err2str(err: i32, command: u32) -> String {
 pub fn errno_of(e: &IoError) -> Option<i32> {
     match e {
         IoError::DumpInterrupted => Some(libc::EINTR),
+        // What the library refuses before sending, the kernel refuses with EINVAL.
+        IoError::Build(conntrack_codec::Error::ImpossibleRequest(_)) => Some(libc::EINVAL),
         other => other.errno().map(|e| e as i32),
     }
 }
