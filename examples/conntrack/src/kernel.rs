@@ -36,12 +36,10 @@ pub enum Change<T> {
     Skip,
     /// Change it (with this request).
     Send(T),
-    /// Stop the dump: no more changes.
+    /// No more changes: this entry and the rest of the dump are left alone (the changes
+    /// already picked are still sent and reported).
     Stop,
 }
-
-/// What [`Change::Stop`] breaks the dump with.
-const STOPPED: conntrack_codec::Error = conntrack_codec::Error::InvalidValue("stopped");
 
 /// A callback for each conntrack entry of a dump.
 pub type EntryFn<'f> = dyn FnMut(Conntrack<'_>) -> ControlFlow<()> + 'f;
@@ -139,8 +137,8 @@ pub trait Kernel {
 
     /// Deletes, in bulk, the entries of a dump (`filter` in the kernel) that `select`
     /// picks; `done` gets each picked entry (as dumped) with the outcome of its delete, in
-    /// dump order, a window at a time. [`Change::Stop`] ends the dump; the deletes already
-    /// picked are still sent and reported.
+    /// dump order, a window at a time. After [`Change::Stop`] no entry is picked; the
+    /// deletes already picked are still sent and reported.
     ///
     /// # Errors
     /// The dump, or the socket of the deletes, failed as a whole.
@@ -281,14 +279,6 @@ fn get_with(sock: &mut Socket, request: &ConntrackRepr) -> Result<ConntrackRepr,
     })
 }
 
-/// A run that [`Change::Stop`] ended is not a failure (its changes were reported).
-fn stopped_is_no_error(res: Result<ChangeSummary, IoError>) -> Result<ChangeSummary, IoError> {
-    match res {
-        Err(IoError::Build(e)) if e == STOPPED => Ok(ChangeSummary::default()),
-        other => other,
-    }
-}
-
 impl Kernel for Sockets {
     fn list(
         &mut self,
@@ -369,12 +359,11 @@ impl Kernel for Sockets {
         done: &mut dyn FnMut(&ConntrackRepr, Result<(), IoError>),
     ) -> Result<ChangeSummary, IoError> {
         let order = RefCell::new(InOrder::default());
-        let res = self.sock.change_matching(
+        self.sock.change_matching(
             filter,
             WINDOW,
             |view, w| match select(view) {
-                Change::Skip => Ok(false),
-                Change::Stop => Err(STOPPED),
+                Change::Skip | Change::Stop => Ok(false),
                 Change::Send(()) => {
                     request::delete(w, 0, &Key::from_view(view)?)?;
                     order.borrow_mut().picked(view);
@@ -393,8 +382,7 @@ impl Kernel for Sockets {
                         Err(e) => done(&ConntrackRepr::default(), Err(e)),
                     });
             },
-        );
-        stopped_is_no_error(res)
+        )
     }
 
     fn update_matching(
@@ -416,12 +404,11 @@ impl Kernel for Sockets {
         };
         let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
         let order = RefCell::new(InOrder::default());
-        let res = sock.change_matching(
+        sock.change_matching(
             filter,
             WINDOW,
             |view, w| match build(view) {
-                Change::Skip => Ok(false),
-                Change::Stop => Err(STOPPED),
+                Change::Skip | Change::Stop => Ok(false),
                 Change::Send(req) => {
                     req.emit(w, kind, 0, 0)?;
                     order.borrow_mut().picked(view);
@@ -444,8 +431,7 @@ impl Kernel for Sockets {
                     .borrow_mut()
                     .settled(&view, now, Ok(()), &mut |now, _| done(now));
             },
-        );
-        stopped_is_no_error(res)
+        )
     }
 
     fn events(&mut self, groups: Groups) -> Result<Events, IoError> {
