@@ -39,20 +39,21 @@ pub enum Next {
     Stop(Fail),
 }
 
+/// A conntrack event to print, with what the loop knows of it.
+#[derive(Debug, Clone, Copy)]
+pub struct CtItem<'a, 'e> {
+    /// The event.
+    pub event: &'a CtEvent<'e>,
+    /// The output settings of its line, with the clock filled in.
+    pub out: &'a Output,
+    /// The requester of the event, if a request caused it.
+    pub userspace: Option<Userspace<'a>>,
+}
+
 /// One program's part of the loop: the lines it prints and how it reports trouble.
 pub trait Handler {
-    /// The output settings of the next line (the loop fills in the clock).
-    fn output(&self) -> Output;
-
-    /// Writes the line of a conntrack event into `line` (without the newline); `userspace`
-    /// is the requester of the event, if a request caused it.
-    fn conntrack(
-        &mut self,
-        event: &CtEvent<'_>,
-        out: &Output,
-        userspace: Option<Userspace<'_>>,
-        line: &mut String,
-    ) -> Next;
+    /// Writes the line of a conntrack event into `line` (without the newline).
+    fn conntrack(&mut self, item: CtItem<'_, '_>, line: &mut String) -> Next;
 
     /// Writes the line of an expectation event into `line`.
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next;
@@ -68,6 +69,8 @@ pub trait Handler {
 
 /// How a stream is printed and ended.
 pub struct Settings {
+    /// The output settings of the lines (the loop fills in the clock of each).
+    pub out: Output,
     /// The XML header and footer, when the lines are XML.
     pub xml: Option<(&'static str, &'static str)>,
     /// Whether each line gets the time it was received (`-o timestamp`).
@@ -113,6 +116,7 @@ pub fn run_loop(
     let counts = Arc::new(Counts::default());
     let (t, c) = (Arc::clone(&term), Arc::clone(&counts));
     let Settings {
+        out: base,
         xml,
         timestamp,
         summary,
@@ -140,7 +144,7 @@ pub fn run_loop(
     let mut overruns = events.stats().overruns;
     let fail = loop {
         line.clear();
-        let mut out = handler.output();
+        let mut out = base;
         conntrack_io::clock::set_now(&mut out);
         if timestamp {
             out.event_time = Some(conntrack_io::clock::now_micros());
@@ -148,11 +152,15 @@ pub fn run_loop(
         let next = match receive(&mut events) {
             Ok(Some(Event::Conntrack(ev))) => {
                 let name = (ev.portid != 0).then(|| prognames.get(ev.portid));
-                let userspace = name.as_ref().map(|p| Userspace {
-                    portid: ev.portid,
-                    progname: p.as_deref(),
-                });
-                handler.conntrack(&ev, &out, userspace, &mut line)
+                let item = CtItem {
+                    event: &ev,
+                    out: &out,
+                    userspace: name.as_ref().map(|p| Userspace {
+                        portid: ev.portid,
+                        progname: p.as_deref(),
+                    }),
+                };
+                handler.conntrack(item, &mut line)
             }
             Ok(Some(Event::Expect(ev))) => handler.expect(&ev, &out, &mut line),
             Ok(Some(Event::Lost(lost))) => {
@@ -237,21 +245,15 @@ struct Conntrack<'a> {
     cur: Tmpl,
     check: bool,
     labelmap: Option<&'a Connlabels>,
-    base: Output,
 }
 
 impl Handler for Conntrack<'_> {
-    fn output(&self) -> Output {
-        self.base
-    }
-
-    fn conntrack(
-        &mut self,
-        event: &CtEvent<'_>,
-        out: &Output,
-        userspace: Option<Userspace<'_>>,
-        line: &mut String,
-    ) -> Next {
+    fn conntrack(&mut self, item: CtItem<'_, '_>, line: &mut String) -> Next {
+        let CtItem {
+            event,
+            out,
+            userspace,
+        } = item;
         if self.c.command == cmd::EXP_EVENT {
             return Next::Skip;
         }
@@ -386,6 +388,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         "flow events"
     };
     let settings = Settings {
+        out: base,
         xml,
         timestamp: mask & o::TMS != 0,
         summary: Box::new(move |shown, _lost| {
@@ -402,7 +405,6 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         check: filter::needs_filter(c, &cur),
         cur,
         labelmap: ctx.g.labelmap.as_ref(),
-        base,
     };
     let term = std::mem::replace(&mut ctx.term, nowhere());
     match run_loop(events, settings, term, &mut handler) {

@@ -11,17 +11,17 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use conntrack_cli::events::{run_loop, write_ct_line, write_exp_line, Handler, Next, Settings};
+use conntrack_cli::events::{
+    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings,
+};
 use conntrack_cli::out::Term;
 use conntrack_cli::parse::Fail;
 use conntrack_codec::ct::{l4proto, ConntrackRepr};
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
-use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output, Userspace};
-use conntrack_io::{
-    compile_filter, Connlabels, CtEvent, Error, Events, ExpEvent, Groups, Lost, Socket,
-};
+use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output};
+use conntrack_io::{compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket};
 
 const USAGE: &str = "\
 Usage: ctevents [TABLE] [OPTIONS]
@@ -468,32 +468,16 @@ fn open(args: &Args) -> Result<Events, Error> {
 
 /// The lines of `ctevents`: `conntrack -E`'s, and its loss reports.
 struct Lines {
-    out: Output,
     labels: Option<Connlabels>,
 }
 
 impl Handler for Lines {
-    fn output(&self) -> Output {
-        self.out
-    }
-
-    fn conntrack(
-        &mut self,
-        event: &CtEvent<'_>,
-        out: &Output,
-        userspace: Option<Userspace<'_>>,
-        line: &mut String,
-    ) -> Next {
-        match ConntrackRepr::try_from(&event.entry) {
+    fn conntrack(&mut self, item: CtItem<'_, '_>, line: &mut String) -> Next {
+        let labels = self.labels.as_ref();
+        match ConntrackRepr::try_from(&item.event.entry) {
             Ok(entry) => {
-                write_ct_line(
-                    line,
-                    &entry,
-                    event.kind,
-                    out,
-                    self.labels.as_ref(),
-                    userspace,
-                );
+                let (kind, out) = (item.event.kind, item.out);
+                write_ct_line(line, &entry, kind, out, labels, item.userspace);
                 Next::Print
             }
             Err(e) => {
@@ -580,6 +564,13 @@ fn main() -> ExitCode {
         Table::Expect => "expectation events",
     };
     let settings = Settings {
+        out: Output {
+            extended: args.extended,
+            id: args.id,
+            ktimestamp: args.ktimestamp,
+            labels: labels.is_some(),
+            ..Output::default()
+        },
         xml: None,
         timestamp: args.timestamp,
         summary: Box::new(move |shown, lost| {
@@ -591,16 +582,7 @@ fn main() -> ExitCode {
             format!("ctevents: {shown} {what} have been shown{lost}.")
         }),
     };
-    let mut lines = Lines {
-        out: Output {
-            extended: args.extended,
-            id: args.id,
-            ktimestamp: args.ktimestamp,
-            labels: labels.is_some(),
-            ..Output::default()
-        },
-        labels,
-    };
+    let mut lines = Lines { labels };
     match run_loop(events, settings, Term::process(), &mut lines) {
         Ok((_, fail)) => {
             eprintln!("ctevents: {}", String::from_utf8_lossy(&fail.msg));
