@@ -31,7 +31,7 @@ use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::Socket;
-use conntrack_tests::{connlabel_conf, Netns};
+use conntrack_tests::Netns;
 
 fn ctevents_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -56,8 +56,8 @@ struct Listener {
 
 impl Listener {
     fn start(ns: &Netns, name: &str, program: &str, args: &[&str]) -> Listener {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), program])
+        let mut child = ns
+            .command(program)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -332,8 +332,7 @@ fn ctevents_prints_what_conntrack_e_prints() {
     let ns = Netns::new("ctevents");
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
     ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");
-    // Both tools load the same label map.
-    let _ = connlabel_conf();
+    // Both tools load the same label map: the tests' own (see conntrack_tests).
     let rules = std::env::temp_dir().join(format!("{}.nft", ns.name()));
     std::fs::write(&rules, RULES).unwrap();
     ns.run("nft", &["-f", rules.to_str().unwrap()]);

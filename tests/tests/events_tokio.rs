@@ -62,9 +62,8 @@ fn ctevents_tokio_follows_the_table() {
     };
     sock.create(&entry(1)).unwrap();
 
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(&bin)
+    let mut child = ns
+        .command(bin.to_str().expect("utf-8 path"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
