@@ -778,6 +778,31 @@ impl AsRawFd for Events {
 mod tests {
     use super::*;
 
+    /// An empty datagram (Linux 6.18 refuses to send one over netlink, others may) counts as
+    /// one foreign message, like any datagram that is not the kernel's multicast.
+    #[test]
+    fn empty_datagrams_are_counted() {
+        let (forger, to, sock) = crate::ops::tests::forger_and_socket("events");
+        let mut events = Events {
+            sock,
+            groups: Groups::NONE,
+            pos: 0,
+            len: 0,
+            truncated: false,
+            drops_seen: None,
+            check_every: 1,
+            unchecked: 0,
+            pending_request_loss: 0,
+            stats: EventStats::default(),
+        };
+        for bytes in [&[][..], &[1, 2, 3], &[]] {
+            crate::ops::tests::forge(&forger, &to, bytes);
+        }
+        assert!(events.try_next().expect("try_next").is_none());
+        let stats = events.stats();
+        assert_eq!((stats.received, stats.foreign), (0, 3));
+    }
+
     #[test]
     fn groups_map_to_the_kernel_numbers() {
         assert_eq!(Groups::CONNTRACK.numbers().collect::<Vec<_>>(), [1, 2, 3]);

@@ -195,6 +195,21 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A socket over any datagram descriptor (one end of a `socketpair`), with the default
+    /// buffers: lets unit tests feed datagrams no kernel would send.
+    #[cfg(test)]
+    pub(crate) fn over(fd: OwnedFd) -> Socket {
+        Socket {
+            fd,
+            portid: 1,
+            seqs: SeqCounter::default(),
+            rx: vec![0; Builder::DEFAULT_RECV_BUFFER].into_boxed_slice(),
+            tx: vec![0; Builder::DEFAULT_SEND_BUFFER].into_boxed_slice(),
+            foreign: 0,
+            overruns: 0,
+        }
+    }
+
     /// A [`Builder`] with the defaults, to choose buffer sizes and options.
     pub const fn builder() -> Builder {
         Builder::new()
