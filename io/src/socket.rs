@@ -39,6 +39,21 @@ pub struct Datagram {
     pub groups: u32,
 }
 
+/// What [`Socket::set_rcvbuf_report`] obtained.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RcvBuf {
+    /// The size asked for.
+    pub requested: usize,
+    /// The effective size of the receive queue, as `SO_RCVBUF` reads it back (the kernel
+    /// doubles the size it is given, for its bookkeeping).
+    pub effective: usize,
+    /// Whether `SO_RCVBUFFORCE` was accepted. `false`: it was refused (`EPERM`, no
+    /// `CAP_NET_ADMIN` in the initial user namespace) and `SO_RCVBUF` was used instead, which
+    /// caps the size at `net.core.rmem_max`.
+    pub forced: bool,
+}
+
 /// How to open a [`Socket`]: buffer sizes and the acknowledgement options.
 ///
 /// ```no_run
@@ -304,13 +319,43 @@ impl Socket {
     /// # Errors
     /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
     pub fn set_rcvbuf(&self, bytes: usize) -> Result<usize> {
-        match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
-            Ok(()) => {}
-            Err(Errno::EPERM) => setsockopt(&self.fd, sockopt::RcvBuf, &bytes)
-                .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", e))?,
+        self.set_rcvbuf_report(bytes).map(|r| r.effective)
+    }
+
+    /// Sizes the kernel's receive queue as [`set_rcvbuf`](Socket::set_rcvbuf) does, and
+    /// reports how: the effective size, and whether `SO_RCVBUFFORCE` was accepted or refused
+    /// (then `SO_RCVBUF` was used, and the size is capped at `net.core.rmem_max`).
+    ///
+    /// `SO_RCVBUFFORCE` needs `CAP_NET_ADMIN` in the initial user namespace: a process that
+    /// holds it only in a user namespace of its own (a container's root) is refused, even
+    /// though it may send requests and join the event groups of its network namespace.
+    ///
+    /// ```no_run
+    /// let sock = conntrack_io::Socket::open()?;
+    /// let got = sock.set_rcvbuf_report(32 << 20)?;
+    /// if !got.forced {
+    ///     eprintln!("receive queue capped by net.core.rmem_max: {} bytes", got.effective);
+    /// }
+    /// # Ok::<(), conntrack_io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
+    pub fn set_rcvbuf_report(&self, bytes: usize) -> Result<RcvBuf> {
+        let forced = match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
+            Ok(()) => true,
+            Err(Errno::EPERM) => {
+                setsockopt(&self.fd, sockopt::RcvBuf, &bytes)
+                    .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", e))?;
+                false
+            }
             Err(e) => return Err(Error::sys("setsockopt(SO_RCVBUFFORCE)", e)),
-        }
-        self.rcvbuf()
+        };
+        Ok(RcvBuf {
+            requested: bytes,
+            effective: self.rcvbuf()?,
+            forced,
+        })
     }
 
     /// The effective size of the kernel's receive queue for this socket (`SO_RCVBUF`).

@@ -37,7 +37,11 @@ fn commands_see_the_tests_label_map_and_write_nothing_to_the_host() {
     assert!(scratch.is_dir(), "the scratch mount point {scratch:?}");
     drop(ns);
     assert!(!scratch.exists(), "{scratch:?} left behind");
-    assert_eq!(host_file(CONNLABEL_CONF), before, "the host's label map changed");
+    assert_eq!(
+        host_file(CONNLABEL_CONF),
+        before,
+        "the host's label map changed"
+    );
     println!(
         "label map in the namespace: the tests' own; host's {CONNLABEL_CONF}: {}",
         if before.is_some() {
