@@ -30,10 +30,37 @@
 //! queue. So a loss is reported also when `NETLINK_NO_ENOBUFS` keeps the kernel from
 //! signalling it.
 //!
-//! Requests on the event socket ([`Events::with_socket`]) read the socket too: the request
-//! operations drop the events that arrive while they wait for their answers. Those are
-//! counted, and reported as an [`Event::Lost`] with [`LossCause::Request`]. A second socket
-//! for requests loses nothing and is the recommended way.
+//! # Requests go on a second socket
+//!
+//! A request's answer arrives in the same queue as the events, behind the ones waiting. So
+//! requests made on the event socket ([`Events::with_socket`]) read and drop every event that
+//! arrives before their answers (counted, and reported as an [`Event::Lost`] with
+//! [`LossCause::Request`]); under load that is most of them. Open a second [`Socket`] for
+//! everything you ask the kernel: the events that arrive meanwhile then wait in the event
+//! socket's queue, and only a queue too small for the burst loses any
+//! ([`LossCause::QueueFull`], counted exactly):
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use conntrack_codec::filter::DumpFilter;
+//! use conntrack_io::{Event, Events, Groups, Socket};
+//!
+//! let mut events = Events::open(Groups::CONNTRACK)?; // only events arrive here
+//! let mut requests = Socket::open()?;                // only answers arrive here
+//! // The first view of the table (events queue up on the other socket meanwhile):
+//! requests
+//!     .list(&DumpFilter::default(), |_entry| ControlFlow::Continue(()))?
+//!     .consistent()?;
+//! while let Some(event) = events.next()? {
+//!     if let Event::Lost(lost) = event {
+//!         eprintln!("{lost}"); // always LossCause::QueueFull here: resync
+//!         requests
+//!             .list(&DumpFilter::default(), |_entry| ControlFlow::Continue(()))?
+//!             .consistent()?;
+//!     }
+//! }
+//! # Ok::<(), conntrack_io::Error>(())
+//! ```
 //!
 //! # Example
 //!
@@ -254,8 +281,8 @@ pub struct EventStats {
 
 /// A socket subscribed to conntrack and expectation events; see the module documentation.
 ///
-/// A dedicated socket is the recommended way; requests can still be made on it with
-/// [`with_socket`](Events::with_socket), at the cost of the events that arrive meanwhile.
+/// Make requests (dumps, gets, changes) on a second [`Socket`]: requests made on this one
+/// with [`with_socket`](Events::with_socket) drop the events that arrive meanwhile.
 #[derive(Debug)]
 pub struct Events {
     sock: Socket,
@@ -736,7 +763,8 @@ impl Events {
     /// reports them as an [`Event::Lost`] with [`LossCause::Request`] (any message forged by
     /// another process and dropped meanwhile is counted with them). The rest of a datagram
     /// not yet handed out is counted the same way, since the requests reuse the receive
-    /// buffer. A second socket for requests loses nothing.
+    /// buffer. Prefer a second [`Socket`] for requests: it loses nothing (see the module
+    /// documentation, "Requests go on a second socket").
     pub fn with_socket<R>(&mut self, f: impl FnOnce(&mut Socket) -> R) -> R {
         let mut unread = 0u64;
         while let Ok(Some(Step::Msg { .. })) = self.next_in_datagram() {
