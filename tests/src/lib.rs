@@ -263,6 +263,53 @@ pub fn raw_dump(sock: &Socket, request: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// A `NETLINK_NETFILTER` socket of a process, as its network namespace's netlink table
+/// (`/proc/PID/net/netlink`) lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetlinkSocket {
+    /// The port id.
+    pub portid: u32,
+    /// The first 32 multicast groups it joined, as a bit mask.
+    pub groups: u32,
+    /// Bytes queued for reading.
+    pub rmem: u64,
+    /// Messages the kernel could not queue (the drop counter).
+    pub drops: u64,
+}
+
+/// The `NETLINK_NETFILTER` sockets process `pid` holds (none if it is gone): the rows of its
+/// namespace's netlink table whose inode is one of its descriptors.
+pub fn netfilter_sockets(pid: u32) -> Vec<NetlinkSocket> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let link = std::fs::read_link(e.ok()?.path()).ok()?;
+                let inode = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
+                Some(inode.to_string())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[1] != "12" || !inodes.iter().any(|i| i == f[9]) {
+                return None;
+            }
+            Some(NetlinkSocket {
+                portid: f[2].parse().ok()?,
+                groups: u32::from_str_radix(f[3], 16).ok()?,
+                rmem: f[4].parse().ok()?,
+                drops: f[8].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// The errno of a kernel refusal.
 ///
 /// # Panics

@@ -106,16 +106,9 @@ impl Listener {
                     self.stderr.lock().unwrap()
                 );
             }
-            let inodes = socket_inodes(pid);
-            let table =
-                std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
-            let subscribed = table.lines().skip(1).any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() >= 10
-                    && f[1] == "12"
-                    && u32::from_str_radix(f[3], 16).is_ok_and(|g| g & groups == groups)
-                    && inodes.contains(&f[9].to_string())
-            });
+            let subscribed = conntrack_tests::netfilter_sockets(pid)
+                .iter()
+                .any(|s| s.groups & groups == groups);
             if subscribed {
                 return;
             }
@@ -154,19 +147,6 @@ impl Listener {
         let stderr = self.stderr.lock().unwrap().clone();
         (self.lines(), stderr, status.code())
     }
-}
-
-/// The socket inodes among the descriptors of `pid`.
-fn socket_inodes(pid: u32) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let link = std::fs::read_link(e.ok()?.path()).ok()?;
-        let s = link.to_str()?;
-        Some(s.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-    })
-    .collect()
 }
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
