@@ -395,7 +395,14 @@ impl Events {
             }) => None,
             Err(e) => return Err(e),
         };
-        let mut events = Events {
+        let mut events = Events::unsubscribed(sock, drops_seen);
+        events.join(groups)?;
+        Ok(events)
+    }
+
+    /// A stream over `sock`, subscribed to nothing yet, with the drop counter's baseline.
+    fn unsubscribed(sock: Socket, drops_seen: Option<u32>) -> Events {
+        Events {
             sock,
             groups: Groups::NONE,
             pos: 0,
@@ -406,9 +413,7 @@ impl Events {
             unchecked: 0,
             pending_request_loss: 0,
             stats: EventStats::default(),
-        };
-        events.join(groups)?;
-        Ok(events)
+        }
     }
 
     /// Subscribes to more groups.
@@ -811,18 +816,7 @@ mod tests {
     #[test]
     fn empty_datagrams_are_counted() {
         let (forger, to, sock) = crate::ops::tests::forger_and_socket("events");
-        let mut events = Events {
-            sock,
-            groups: Groups::NONE,
-            pos: 0,
-            len: 0,
-            truncated: false,
-            drops_seen: None,
-            check_every: 1,
-            unchecked: 0,
-            pending_request_loss: 0,
-            stats: EventStats::default(),
-        };
+        let mut events = Events::unsubscribed(sock, None);
         for bytes in [&[][..], &[1, 2, 3], &[]] {
             crate::ops::tests::forge(&forger, &to, bytes);
         }

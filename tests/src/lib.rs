@@ -310,6 +310,36 @@ pub fn netfilter_sockets(pid: u32) -> Vec<NetlinkSocket> {
         .collect()
 }
 
+/// Entry `i` of the load tests: TCP from 10.0.0.0/8 (`10.0.0.0` + `i`) to 192.0.2.1:80,
+/// seen in both directions, ten minutes of timeout.
+pub fn tcp_entry(i: u32) -> conntrack_codec::ct::ConntrackRepr {
+    use conntrack_codec::ct::{ConntrackRepr, Status, Tuple};
+    use std::net::{IpAddr, Ipv4Addr};
+    let t = Tuple::tcp(
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)),
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        40000,
+        80,
+    );
+    ConntrackRepr {
+        orig: Some(t),
+        reply: Some(t.inverted()),
+        status: Some(Status::SEEN_REPLY),
+        timeout: Some(600),
+        ..ConntrackRepr::default()
+    }
+}
+
+/// `setpriv` arguments that run the program after them as user `nobody`, without any
+/// capability: `ns.run("setpriv", &[NOBODY, &[program, ...]].concat())`.
+pub const NOBODY: [&str; 5] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+];
+
 /// The errno of a kernel refusal.
 ///
 /// # Panics

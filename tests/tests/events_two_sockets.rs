@@ -11,34 +11,17 @@
 //! figures are printed; there are no timing assertions. Live: runs as root, each case in its
 //! own throwaway network namespace.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use conntrack_codec::ct::request::Key;
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Status, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{DumpSummary, Event, Events, Groups, LossCause, Socket};
-use conntrack_tests::Netns;
+use conntrack_tests::{tcp_entry, Netns};
 
 const N: u32 = 20_000;
 const DUMP_EVERY: u64 = 2_000;
-
-fn entry(i: u32) -> ConntrackRepr {
-    let t = Tuple::tcp(
-        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)),
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        40000,
-        80,
-    );
-    ConntrackRepr {
-        orig: Some(t),
-        reply: Some(t.inverted()),
-        status: Some(Status::SEEN_REPLY),
-        timeout: Some(600),
-        ..ConntrackRepr::default()
-    }
-}
 
 #[derive(Debug, Default)]
 struct Outcome {
@@ -64,7 +47,7 @@ fn run(two_sockets: bool) -> Outcome {
     let burst = {
         let mut sock: Socket = ns.socket();
         std::thread::spawn(move || {
-            let entries: Vec<ConntrackRepr> = (0..N).map(entry).collect();
+            let entries: Vec<ConntrackRepr> = (0..N).map(tcp_entry).collect();
             let made = sock.create_batch(&entries, 256, |_, _| {}).expect("create");
             let keys: Vec<Key> = entries
                 .iter()

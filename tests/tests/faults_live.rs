@@ -29,11 +29,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conntrack_codec::ct::{ConntrackRepr, Status, Tuple};
+use conntrack_codec::ct::request::Key;
+use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::nfnl::{msg_type, NfGenMsg, Subsystem};
 use conntrack_io::{Error, Socket};
-use conntrack_tests::Netns;
+use conntrack_tests::{tcp_entry, Netns, NOBODY};
 
 /// `NFNL_SUBSYS_NFTABLES` (linux/netfilter/nfnetlink.h).
 const NFNL_SUBSYS_NFTABLES: u8 = 10;
@@ -166,42 +167,19 @@ fn an_interrupted_dump_is_reported() {
     assert_eq!(dump_rules(&mut sock), (RULES, false));
 }
 
-fn entry(i: u32) -> ConntrackRepr {
-    let orig = Tuple::tcp(
-        std::net::Ipv4Addr::from(0x0a00_0000 + i).into(),
-        "192.0.2.1".parse().expect("address"),
-        40000,
-        80,
-    );
-    ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        timeout: Some(600),
-        ..ConntrackRepr::default()
-    }
-}
-
 /// Creates (or deletes) entries `range` in bulk; returns how many succeeded.
 fn bulk(sock: &mut Socket, range: std::ops::Range<u32>, delete: bool) -> usize {
-    use conntrack_codec::ct::request;
-    let summary = sock
-        .bulk(
-            range.len(),
-            200,
-            |i, w, seq| {
-                let e = entry(range.start + i as u32);
-                if delete {
-                    request::delete(w, seq, &request::Key::orig(e.orig.expect("tuple"))).map(drop)
-                } else {
-                    request::create(w, seq, &e).map(drop)
-                }
-            },
-            |_, _| {},
-        )
-        .expect("bulk");
-    summary.succeeded
+    let entries: Vec<ConntrackRepr> = range.map(tcp_entry).collect();
+    let summary = if delete {
+        let keys: Vec<Key> = entries
+            .iter()
+            .map(|e| Key::orig(e.orig.expect("tuple")))
+            .collect();
+        sock.delete_batch(&keys, 200, |_, _| {})
+    } else {
+        sock.create_batch(&entries, 200, |_, _| {})
+    };
+    summary.expect("bulk").succeeded
 }
 
 #[test]
@@ -326,18 +304,7 @@ fn the_receive_buffer_fallback_is_reported() {
     assert_eq!(field(&userns, "entries"), "0", "{userns}");
 
     // An unprivileged user: refused too, and refused everything else.
-    let nobody = ns.run(
-        "setpriv",
-        &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            probe,
-            &ask,
-        ],
-    );
+    let nobody = ns.run("setpriv", &[&NOBODY[..], &[probe, &ask]].concat());
     assert_eq!(field(&nobody, "forced"), "false", "{nobody}");
     assert_eq!(field(&nobody, "effective"), capped.to_string(), "{nobody}");
     assert_eq!(field(&nobody, "subscribed"), "EPERM", "{nobody}");

@@ -16,7 +16,7 @@ mod io_support;
 use std::ops::ControlFlow;
 
 use conntrack_io::{Errno, Error};
-use conntrack_tests::Netns;
+use conntrack_tests::{Netns, NOBODY};
 use hardening_support::{error, forge, one};
 use io_support::{create, create_entries, delete, dump_ipv4, get, index_of};
 
@@ -190,19 +190,10 @@ fn an_empty_datagram_is_refused_by_the_kernel_or_counted() {
 
 /// Runs a Python snippet in the namespace as user `nobody`, without any capability.
 fn unprivileged_python(ns: &Netns, code: &str) -> String {
+    // Debian's python3, which user nobody can run (one found on root's PATH may not).
     let out = ns.exec(
         "setpriv",
-        &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            // Debian's, which user nobody can run (a python3 found on root's PATH may not).
-            "/usr/bin/python3",
-            "-c",
-            code,
-        ],
+        &[&NOBODY[..], &["/usr/bin/python3", "-c", code]].concat(),
     );
     assert!(
         out.status.success(),
