@@ -683,7 +683,8 @@ impl Events {
 
     /// Sizes the kernel's receive queue for the socket and returns the effective size
     /// (`SO_RCVBUFFORCE`, falling back to `SO_RCVBUF` capped at `net.core.rmem_max` without
-    /// `CAP_NET_ADMIN`; see [`Socket::set_rcvbuf`]).
+    /// `CAP_NET_ADMIN`; see [`Socket::set_rcvbuf`], and [`Socket::set_rcvbuf_report`] to
+    /// learn which one it was).
     ///
     /// The queue is what absorbs bursts: each queued event costs about 1 KiB of it (the
     /// kernel counts a buffer's true size, not the message's 200 to 400 bytes), so the
