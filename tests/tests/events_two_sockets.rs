@@ -77,7 +77,7 @@ fn run(two_sockets: bool) -> Outcome {
         match item {
             Item::Event => {
                 out.received += 1;
-                if out.received % DUMP_EVERY == 0 {
+                if out.received.is_multiple_of(DUMP_EVERY) {
                     let dump = |s: &mut Socket| -> DumpSummary {
                         s.list(&DumpFilter::default(), |_| ControlFlow::Continue(()))
                             .expect("dump")

@@ -803,7 +803,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1000,7 +1000,7 @@ fn run(args: &Args) -> bool {
     // Empty the table: every entry left sends its destroy event.
     let emptied = sock
         .flush(&DumpFilter::default())
-        .and_then(|()| sock.count());
+        .and_then(|_flushed| sock.count());
     let created = ctx.created.load(Ordering::Relaxed);
     rows.push(Row::new(
         "flush",
