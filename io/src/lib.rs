@@ -194,7 +194,7 @@ pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
 pub use progname::Prognames;
-pub use socket::{Builder, Datagram, SockFilter, Socket};
+pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
 pub use strerror::strerror;
 
 /// The README's example, compiled as a doctest.

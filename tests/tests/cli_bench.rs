@@ -10,7 +10,7 @@
 mod cli_support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use cli_support::{need_reference, ours, Netns, REAL};
@@ -62,8 +62,8 @@ fn fill(ns: &Netns, n: usize) {
 /// Seconds one run of `prog args` takes in the namespace, output to /dev/null.
 fn time(ns: &Netns, prog: &str, args: &[&str]) -> f64 {
     let t0 = Instant::now();
-    let status = Command::new("ip")
-        .args(["netns", "exec", ns.name(), prog])
+    let status = ns
+        .command(prog)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -77,16 +77,9 @@ fn time(ns: &Netns, prog: &str, args: &[&str]) -> f64 {
 /// The peak RSS, in KiB, of one run of `prog args` in the namespace (GNU time's `%M`),
 /// and the program's last line on stderr.
 fn peak_rss(ns: &Netns, prog: &str, args: &[&str]) -> (u64, String) {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns.name(),
-            "/usr/bin/time",
-            "-f",
-            "RSS %M",
-            prog,
-        ])
+    let out = ns
+        .command("/usr/bin/time")
+        .args(["-f", "RSS %M", prog])
         .args(args)
         .stdout(Stdio::null())
         .output()
@@ -208,9 +201,7 @@ fn peak_memory_of_changes_side_by_side() {
     ] {
         let mut line = format!("  conntrack {what}:");
         for (name, prog) in [("conntrack-tools 1.4.7", REAL), ("ours", ours())] {
-            let _ = Command::new("ip")
-                .args(["netns", "exec", ns.name(), REAL, "-F"])
-                .output();
+            let _ = ns.command(REAL).arg("-F").output();
             fill(&ns, n);
             let (kib, last) = peak_rss(&ns, prog, args);
             line.push_str(&format!("\n    {name}: {kib} KiB ({last})"));

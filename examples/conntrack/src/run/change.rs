@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use conntrack_codec::ct::{Conntrack, ConntrackRepr};
 use conntrack_codec::fmt::{CtLine, Origin};
 use conntrack_codec::nl::flags;
-use conntrack_io::Error as IoError;
+use conntrack_io::{ChangeSummary, Error as IoError};
 use nix::libc;
 
 use super::{build_failed, err2str, errno_of, failed, Ctx};
@@ -100,14 +100,12 @@ impl Ctx {
                     .get_or_insert_with(|| failed(&e, c.command));
             }
         };
-        // ctnetlink never marks its dumps interrupted; a table that changes meanwhile is
-        // the race 1.4.7 has too.
         let res = k.delete_matching(&kf, &mut select, &mut done);
         self.die_if_stopped(stop.as_ref());
         if let Some(e) = error.into_inner() {
             return Err(e);
         }
-        res.map(drop).map_err(|e| failed(&e, c.command))
+        interrupted_fails(res, c.command)
     }
 
     /// `-U`: each entry of the dump that passes `-U`'s filter and would change gets the
@@ -176,7 +174,7 @@ impl Ctx {
         if let Some(e) = error.into_inner() {
             return Err(e);
         }
-        res.map(drop).map_err(|e| failed(&e, c.command))
+        interrupted_fails(res, c.command)
     }
 
     /// After a change stopped by a signal: writes out what was printed, and dies of the
@@ -186,6 +184,17 @@ impl Ctx {
             self.term.out.flush();
             crate::signals::die_of(signal);
         }
+    }
+}
+
+/// The end of `-D` or `-U`: ctnetlink (Linux 6.18) never marks its dumps interrupted, and a
+/// table that changes meanwhile is the race 1.4.7 has too; should a kernel mark one, what
+/// was changed has been printed, and the command fails with `EINTR`, as 1.4.7's dump does.
+fn interrupted_fails(res: Result<ChangeSummary, IoError>, command: u32) -> Result<(), Fail> {
+    match res {
+        Ok(summary) if summary.interrupted => Err(build_failed(libc::EINTR, command)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(failed(&e, command)),
     }
 }
 
