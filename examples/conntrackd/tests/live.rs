@@ -325,18 +325,26 @@ fn daemon_life_lock_and_log_as_conntrackd() {
         }
         let log = std::fs::read_to_string(p.dir.join(format!("{name}.log"))).expect("log file");
         // [Sat Dec  5 02:57:53 2026] (pid=5840) [notice] message
-        let words: Vec<String> = log
-            .lines()
-            .map(|l| {
-                assert!(
-                    l.starts_with('[') && l.as_bytes().get(25) == Some(&b']'),
-                    "{name}: {l}"
-                );
-                assert!(l[27..].starts_with("(pid="), "{name}: {l}");
-                l.split_once(") ").map_or("", |x| x.1).to_string()
-            })
-            .collect();
-        logs.push((None, words.join("\n")));
+        // Two processes write this file (the daemon and the refused second start), so
+        // their lines may interleave either way: compare each process's lines in order,
+        // and the processes as a set.
+        let mut by_pid: Vec<(String, Vec<String>)> = Vec::new();
+        for l in log.lines() {
+            assert!(
+                l.starts_with('[') && l.as_bytes().get(25) == Some(&b']'),
+                "{name}: {l}"
+            );
+            assert!(l[27..].starts_with("(pid="), "{name}: {l}");
+            let (pid, words) = l[27..].split_once(") ").unwrap_or((&l[27..], ""));
+            let words = words.replace(name, "X");
+            match by_pid.iter_mut().find(|(p, _)| p == pid) {
+                Some((_, lines)) => lines.push(words),
+                None => by_pid.push((pid.to_string(), vec![words])),
+            }
+        }
+        let mut groups: Vec<String> = by_pid.into_iter().map(|(_, l)| l.join("\n")).collect();
+        groups.sort();
+        logs.push((None, groups.join("\n--\n")));
     }
     // The refusals and the log files say the same, paths aside.
     let norm = |s: &str| s.replace("real", "X").replace("ours", "X");
