@@ -8,10 +8,6 @@ use crate::ct::unknown::UnknownSink;
 use crate::nl::{attr_len, total_len, Attr, Writer};
 use crate::{Error, Result};
 
-// The request builders of `ct::request`, `exp::request` and `filter::dump` take `opt` from
-// here; it lives in `nl`.
-pub(crate) use crate::nl::opt;
-
 /// L4 protocol numbers conntrack tracks (`IPPROTO_*`).
 pub mod l4proto {
     /// ICMP.
