@@ -30,6 +30,19 @@ pub mod l4proto {
     pub const SCTP: u8 = 132;
     /// UDP-Lite.
     pub const UDPLITE: u8 = 136;
+
+    /// Whether tuples of protocol `proto` carry source and destination ports (TCP, UDP,
+    /// UDP-Lite, SCTP, DCCP). GRE carries its keys in the same attributes, ICMP and ICMPv6
+    /// carry type, code and id; the others carry nothing but the protocol number.
+    ///
+    /// ```
+    /// use conntrack_codec::ct::l4proto;
+    /// assert!(l4proto::has_ports(l4proto::SCTP));
+    /// assert!(!l4proto::has_ports(l4proto::GRE));
+    /// ```
+    pub const fn has_ports(proto: u8) -> bool {
+        matches!(proto, TCP | UDP | UDPLITE | SCTP | DCCP)
+    }
 }
 
 /// A conntrack tuple as plain data (`CTA_TUPLE_ORIG`, `_REPLY`, `_MASTER`, and the tuples of
@@ -45,7 +58,7 @@ pub struct Tuple {
     pub dst: Option<IpAddr>,
     /// L4 protocol number (see [`l4proto`]).
     pub proto: Option<u8>,
-    /// Source port (TCP, UDP, UDP-Lite, SCTP, DCCP) or GRE source key.
+    /// Source port ([`l4proto::has_ports`]) or GRE source key.
     pub src_port: Option<u16>,
     /// Destination port or GRE destination key.
     pub dst_port: Option<u16>,
@@ -66,7 +79,7 @@ pub struct Tuple {
 }
 
 impl Tuple {
-    /// A tuple of a port-based protocol (TCP, UDP, UDP-Lite, SCTP, DCCP).
+    /// A tuple of a protocol with ports ([`l4proto::has_ports`]).
     pub fn ports(proto: u8, src: IpAddr, dst: IpAddr, src_port: u16, dst_port: u16) -> Self {
         Tuple {
             src: Some(src),
@@ -362,8 +375,8 @@ pub(crate) fn take_header(b: &mut &[u8], len: u16, kind: u16) -> Option<()> {
     (found == (len, kind)).then_some(())
 }
 
-/// Reads a tuple laid out exactly as the kernel writes one of a port-based protocol (TCP,
-/// UDP, UDP-Lite, SCTP, DCCP), IPv4 or IPv6 — `IP { SRC, DST }`, `PROTO { NUM, SRC_PORT,
+/// Reads a tuple laid out exactly as the kernel writes one of a protocol with ports
+/// ([`l4proto::has_ports`]), IPv4 or IPv6 — `IP { SRC, DST }`, `PROTO { NUM, SRC_PORT,
 /// DST_PORT }`, nothing else — without the general attribute walk; most entries of a busy
 /// table are such tuples. `None` for any other layout, which [`Tuple::parse`] then walks:
 /// the result is the same either way.

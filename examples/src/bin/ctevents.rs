@@ -10,14 +10,12 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use conntrack_codec::ct::{l4proto, ConntrackRepr};
+use conntrack_codec::ct::{l4proto, ConntrackRepr, SctpState, TcpState};
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
-use conntrack_codec::fmt::{
-    l4_name, sctp_state_name, tcp_state_name, CtLine, ExpLine, Origin, Output, Userspace,
-};
+use conntrack_codec::fmt::{l4_name, CtLine, ExpLine, Origin, Output, Userspace};
 use conntrack_codec::labels::LabelMap;
 use conntrack_io::{compile_filter, Error, Event, Events, Groups, Socket};
 
@@ -187,26 +185,22 @@ fn network(
 
 fn states(list: &str, sctp: bool, set: &mut ByteSet) -> Result<(), String> {
     for word in list.split(',') {
-        let name = |s: u8| {
-            if sctp {
-                sctp_state_name(s)
-            } else {
-                tcp_state_name(s)
-            }
+        let state = if sctp {
+            SctpState::from_name(word).map(u8::from)
+        } else {
+            TcpState::from_name(word).map(u8::from)
         };
         // 0 is NONE, not a state a connection is in.
-        let state = (1..=9u8)
-            .find(|&s| name(s).eq_ignore_ascii_case(word))
-            .ok_or_else(|| {
-                bad(
-                    word,
-                    if sctp {
-                        "not an SCTP state"
-                    } else {
-                        "not a TCP state"
-                    },
-                )
-            })?;
+        let state = state.filter(|&s| s != 0).ok_or_else(|| {
+            bad(
+                word,
+                if sctp {
+                    "not an SCTP state"
+                } else {
+                    "not a TCP state"
+                },
+            )
+        })?;
         set.insert(state);
     }
     Ok(())

@@ -2,6 +2,8 @@
 //! their long options, which command needs or forbids which of them, how each option sets
 //! the template, the final check and the help text.
 
+use conntrack_codec::ct::{DccpState, SctpState, TcpState};
+
 use crate::getopt::HasArg;
 use crate::model::{Obj, Tmpl};
 use crate::parse::{cmd_bit, Fail};
@@ -40,33 +42,6 @@ pub const HANDLERS: [Proto; 8] = [
     Proto::Udplite,
     Proto::Udp,
     Proto::Tcp,
-];
-
-const TCP_STATES: [&str; 10] = [
-    "NONE",
-    "SYN_SENT",
-    "SYN_RECV",
-    "ESTABLISHED",
-    "FIN_WAIT",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "TIME_WAIT",
-    "CLOSE",
-    "SYN_SENT2",
-];
-const SCTP_STATES: [&str; 8] = [
-    "NONE",
-    "CLOSED",
-    "COOKIE_WAIT",
-    "COOKIE_ECHOED",
-    "ESTABLISHED",
-    "SHUTDOWN_SENT",
-    "SHUTDOWN_RECD",
-    "SHUTDOWN_ACK_SENT",
-];
-const DCCP_STATES: [&str; 10] = [
-    "NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE",
-    "INVALID",
 ];
 
 /// What an option of a handler sets.
@@ -442,22 +417,28 @@ impl Proto {
                     num
                 });
             }
+            // The tool compares the names exactly (`strcmp`): the codec's `from_name` ignores
+            // case, so the name found must also be spelled as given.
             Field::State => match self {
                 Proto::Tcp => {
-                    let state = match TCP_STATES.iter().position(|s| *s == arg) {
-                        Some(i) => i as u8,
-                        None if arg == "LISTEN" => 9,
+                    let state = match exact(TcpState::from_name(arg), TcpState::name, arg) {
+                        Some(s) => u8::from(s),
+                        None if arg == "LISTEN" => u8::from(TcpState::SynSent2),
                         None => return Err(Fail::param(format!("unknown TCP state `{arg}'"))),
                     };
                     tmpl.ct.tcp_state = Some(state);
                 }
-                Proto::Sctp => match SCTP_STATES.iter().position(|s| *s == arg) {
-                    Some(i) => tmpl.ct.sctp_state = Some(i as u8),
+                // The tool's table of SCTP names stops before HEARTBEAT_SENT (8).
+                Proto::Sctp => match exact(SctpState::from_name(arg), SctpState::name, arg)
+                    .map(u8::from)
+                    .filter(|&s| s < 8)
+                {
+                    Some(s) => tmpl.ct.sctp_state = Some(s),
                     // conntrack 1.4.7 reads past its table of names here and crashes.
                     None => return Err(Fail::param(format!("unknown SCTP state `{arg}'"))),
                 },
-                _ => match DCCP_STATES.iter().position(|s| *s == arg) {
-                    Some(i) => tmpl.ct.dccp_state = Some(i as u8),
+                _ => match exact(DccpState::from_name(arg), DccpState::name, arg) {
+                    Some(s) => tmpl.ct.dccp_state = Some(u8::from(s)),
                     None => return Err(Fail::param(format!("Unknown DCCP state `{arg}'"))),
                 },
             },
@@ -535,6 +516,11 @@ impl Proto {
         }
         Ok(())
     }
+}
+
+/// `found` if its name is spelled exactly `arg`.
+fn exact<S: Copy>(found: Option<S>, name: fn(S) -> Option<&'static str>, arg: &str) -> Option<S> {
+    found.filter(|&s| name(s) == Some(arg))
 }
 
 /// Reads a number as 1.4.7 does (`atoi`, or `strtoul` for GRE keys) and, when it is not a
