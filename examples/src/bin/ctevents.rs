@@ -5,13 +5,13 @@
 //! Run `ctevents --help` for the command line. It needs `CAP_NET_ADMIN`; run it inside a
 //! namespace with `ip netns exec NAME ctevents`.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use conntrack_codec::ct::{l4proto, ConntrackRepr, SctpState, TcpState};
-use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::ct::{l4proto, SctpState, TcpState};
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
@@ -618,33 +618,30 @@ fn main() -> ExitCode {
             out.event_time = Some(conntrack_examples::now_micros());
         }
         let printed = match events.next() {
-            Ok(Some(Event::Conntrack(ev))) => match ConntrackRepr::try_from(&ev.entry) {
-                Ok(entry) => {
-                    let progname = (ev.portid != 0).then(|| prognames.get(ev.portid));
-                    let userspace = progname.as_ref().map(|p| Userspace {
-                        portid: ev.portid,
-                        progname: p.as_deref(),
-                    });
-                    let origin = Origin::Event(ev.kind);
-                    let l = match &labels {
-                        Some(map) => CtLine::new(&entry, origin, &out, map)
-                            .userspace(userspace)
-                            .to_string(),
-                        None => CtLine::new(&entry, origin, &out, &())
-                            .userspace(userspace)
-                            .to_string(),
-                    };
-                    line.push_str(&l);
-                    true
+            Ok(Some(Event::Conntrack(ev))) => {
+                let progname = (ev.portid != 0).then(|| prognames.get(ev.portid));
+                let userspace = progname.as_ref().map(|p| Userspace {
+                    portid: ev.portid,
+                    progname: p.as_deref(),
+                });
+                let origin = Origin::Event(ev.kind);
+                let written = match &labels {
+                    Some(map) => CtLine::from_view(&ev.entry, origin, &out, map)
+                        .map(|l| write!(line, "{}", l.userspace(userspace))),
+                    None => CtLine::from_view(&ev.entry, origin, &out, &())
+                        .map(|l| write!(line, "{}", l.userspace(userspace))),
+                };
+                match written {
+                    Ok(_) => true,
+                    Err(e) => {
+                        eprintln!("ctevents: malformed event: {e}");
+                        false
+                    }
                 }
-                Err(e) => {
-                    eprintln!("ctevents: malformed event: {e}");
-                    false
-                }
-            },
-            Ok(Some(Event::Expect(ev))) => match ExpectRepr::try_from(&ev.exp) {
-                Ok(exp) => {
-                    line.push_str(&ExpLine::new(&exp, Some(ev.kind), &out).to_string());
+            }
+            Ok(Some(Event::Expect(ev))) => match ExpLine::from_view(&ev.exp, Some(ev.kind), &out) {
+                Ok(l) => {
+                    let _ = write!(line, "{l}");
                     true
                 }
                 Err(e) => {

@@ -14,7 +14,7 @@ use std::pin::pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Tuple};
+use conntrack_codec::ct::{EventKind, Tuple};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin, Userspace};
 use conntrack_io::{Event, Events, Groups, Socket};
@@ -86,8 +86,7 @@ async fn run() -> Result<(), BoxError> {
             let lost = match guard.get_inner_mut().try_next()? {
                 None => break,
                 Some(Event::Conntrack(ev)) => {
-                    let entry = ConntrackRepr::try_from(&ev.entry)?;
-                    if let Some(orig) = entry.orig {
+                    if let Some(orig) = ev.entry.orig()? {
                         match ev.kind {
                             EventKind::New | EventKind::Update => table.live.insert(orig),
                             EventKind::Destroy => table.live.remove(&orig),
@@ -99,7 +98,8 @@ async fn run() -> Result<(), BoxError> {
                     });
                     println!(
                         "{}",
-                        CtLine::new(&entry, Origin::Event(ev.kind), &out, &()).userspace(userspace)
+                        CtLine::from_view(&ev.entry, Origin::Event(ev.kind), &out, &())?
+                            .userspace(userspace)
                     );
                     None
                 }

@@ -5,11 +5,11 @@
 //! printed as `-E expect` does. SIGINT or SIGTERM end the log: the XML footer if the header
 //! was printed, the number of events shown on stderr, exit status 0.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Style, Userspace, XML_EXP_HEADER, XML_HEADER};
 use conntrack_codec::labels::LabelNames;
 use conntrack_io::{Error as IoError, Event, Events, Groups, Socket};
@@ -193,6 +193,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
     let mask = ctx.g.output_mask;
     let mut prognames = Prognames::default();
     let mut line = String::new();
+    let mut entry = ConntrackRepr::default();
     loop {
         line.clear();
         let mut out = if expect {
@@ -236,15 +237,24 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
         };
         match event {
             Event::Conntrack(ev) if !expect => {
-                let Ok(entry) = ConntrackRepr::try_from(&ev.entry) else {
+                if c.family != 0 && c.family != ev.entry.family() {
+                    continue;
+                }
+                // Only a filter the kernel cannot apply needs the entry as plain data.
+                if check
+                    && (entry.read_view(&ev.entry).is_err()
+                        || filter::nfct_filter(c, &nf, &Obj::from_entry(&entry), &cur))
+                {
+                    continue;
+                }
+                let labels: &dyn LabelNames = match &ctx.g.labelmap {
+                    Some(m) => m,
+                    None => &(),
+                };
+                let Ok(l) = CtLine::from_view(&ev.entry, Origin::Event(ev.kind), &out, labels)
+                else {
                     continue;
                 };
-                if c.family != 0 && c.family != entry.family {
-                    continue;
-                }
-                if check && filter::nfct_filter(c, &nf, &Obj::from_entry(&entry), &cur) {
-                    continue;
-                }
                 if out.style == Style::Xml && !XML_OPEN.load(Ordering::SeqCst) {
                     XML_OPEN.store(true, Ordering::SeqCst);
                     line.push_str(XML_HEADER);
@@ -254,24 +264,17 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, sock: &mut Socket) -> Result<(), Fail> {
                     portid: ev.portid,
                     progname: p.as_deref(),
                 });
-                let labels: &dyn LabelNames = match &ctx.g.labelmap {
-                    Some(m) => m,
-                    None => &(),
-                };
-                let l = CtLine::new(&entry, Origin::Event(ev.kind), &out, labels)
-                    .userspace(userspace)
-                    .to_string();
-                line.push_str(&l);
+                let _ = write!(line, "{}", l.userspace(userspace));
             }
             Event::Expect(ev) if expect => {
-                let Ok(exp) = ExpectRepr::try_from(&ev.exp) else {
+                let Ok(l) = ExpLine::from_view(&ev.exp, Some(ev.kind), &out) else {
                     continue;
                 };
                 if out.style == Style::Xml && !XML_OPEN.load(Ordering::SeqCst) {
                     XML_OPEN.store(true, Ordering::SeqCst);
                     line.push_str(XML_EXP_HEADER);
                 }
-                line.push_str(&ExpLine::new(&exp, Some(ev.kind), &out).to_string());
+                let _ = write!(line, "{l}");
             }
             Event::Lost(_) if expect => {
                 return Err(Fail::other(format!(

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::{self, Key};
-use conntrack_codec::ct::{ConntrackRepr, Tuple};
+use conntrack_codec::ct::{Conntrack, ConntrackRepr, Tuple};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::fmt::{
@@ -146,16 +146,43 @@ impl Ctx {
 
     /// Prints one entry; `header` says whether this command opens an XML document.
     fn print(&mut self, e: &ConntrackRepr, origin: Origin, out: &Output, header: bool) {
-        if header && out.style == Style::Xml && !self.xml_open {
-            self.xml_open = true;
-            self.out.text(XML_HEADER);
-        }
+        self.xml_header(out, header);
         let labels: &dyn LabelNames = match &self.g.labelmap {
             Some(m) => m,
             None => &(),
         };
         self.out
             .line(format_args!("{}", CtLine::new(e, origin, out, labels)));
+    }
+
+    /// Prints the entry a view shows, read from the message's bytes (nothing is copied or
+    /// allocated for it).
+    ///
+    /// # Errors
+    /// A malformed attribute among those printed.
+    fn print_view(
+        &mut self,
+        v: &Conntrack<'_>,
+        origin: Origin,
+        out: &Output,
+        header: bool,
+    ) -> Result<(), conntrack_codec::Error> {
+        self.xml_header(out, header);
+        let labels: &dyn LabelNames = match &self.g.labelmap {
+            Some(m) => m,
+            None => &(),
+        };
+        let line = CtLine::from_view(v, origin, out, labels)?;
+        self.out.line(format_args!("{line}"));
+        Ok(())
+    }
+
+    /// Opens the XML document before the first entry of a command that prints one.
+    fn xml_header(&mut self, out: &Output, header: bool) {
+        if header && out.style == Style::Xml && !self.xml_open {
+            self.xml_open = true;
+            self.out.text(XML_HEADER);
+        }
     }
 
     /// `print_stats`: the summary line, and whether the command counts as failed.
@@ -350,20 +377,31 @@ impl Ctx {
         let kf = filter::kernel_filter(c, Push::List);
         let mut error = None;
         let c2: &Cmd = c;
-        let cb = |view: conntrack_codec::ct::Conntrack<'_>| {
-            let e = match ConntrackRepr::try_from(&view) {
-                Ok(e) => e,
+        // Entries are printed from the view; only a filter the kernel cannot apply needs
+        // them as plain data, read into this one value.
+        let mut entry = ConntrackRepr::default();
+        let cb = |view: Conntrack<'_>| {
+            let printed = if check {
+                entry
+                    .read_view(&view)
+                    .map(|()| filter::nfct_filter(c2, &nf, &Obj::from_entry(&entry), &cur))
+            } else {
+                Ok(false)
+            }
+            .and_then(|skip| {
+                if !skip {
+                    self.print_view(&view, Origin::Dump, &out, true)?;
+                    self.counter += 1;
+                }
+                Ok(())
+            });
+            match printed {
+                Ok(()) => ControlFlow::Continue(()),
                 Err(err) => {
                     error = Some(Fail::other(format!("Operation failed: {err}")));
-                    return ControlFlow::Break(());
+                    ControlFlow::Break(())
                 }
-            };
-            if check && filter::nfct_filter(c2, &nf, &Obj::from_entry(&e), &cur) {
-                return ControlFlow::Continue(());
             }
-            self.print(&e, Origin::Dump, &out, true);
-            self.counter += 1;
-            ControlFlow::Continue(())
         };
         let res = match c2.table {
             Table::Dying => sock.list_dying(cb),
@@ -458,24 +496,37 @@ impl Ctx {
         let deleter = std::thread::spawn(move || delete_chunks(rx));
         let mut chunk = Vec::with_capacity(DELETE_CHUNK);
         let mut deleter_gone = false;
+        let mut entry = ConntrackRepr::default();
         let res = sock.list(&kf, |view| {
-            let e = match ConntrackRepr::try_from(&view) {
-                Ok(e) => e,
+            let read = |entry: &mut ConntrackRepr| {
+                if check {
+                    entry.read_view(&view)?;
+                    if filter::nfct_filter(c2, &nf, &Obj::from_entry(entry), &cur) {
+                        return Ok(None);
+                    }
+                }
+                let key = Key {
+                    orig: view.orig()?,
+                    reply: None,
+                    zone: view.zone()?,
+                    id: None,
+                };
+                Ok(Some((
+                    key,
+                    CtLine::from_view(&view, Origin::Delete, &out, labels)?,
+                )))
+            };
+            let (key, line) = match read(&mut entry) {
+                Ok(Some(found)) => found,
+                Ok(None) => return ControlFlow::Continue(()),
                 Err(err) => {
+                    let err: conntrack_codec::Error = err;
                     error = Some(Fail::other(format!("Operation failed: {err}")));
                     return ControlFlow::Break(());
                 }
             };
-            if check && filter::nfct_filter(c2, &nf, &Obj::from_entry(&e), &cur) {
-                return ControlFlow::Continue(());
-            }
-            chunk.push(Key {
-                orig: e.orig,
-                reply: None,
-                zone: e.zone,
-                id: None,
-            });
-            let _ = write!(text, "{}", CtLine::new(&e, Origin::Delete, &out, labels));
+            chunk.push(key);
+            let _ = write!(text, "{line}");
             ends.push(text.len());
             if chunk.len() >= DELETE_CHUNK && tx.send(std::mem::take(&mut chunk)).is_err() {
                 deleter_gone = true;
