@@ -7,6 +7,7 @@
 
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
+use std::sync::mpsc;
 
 use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{flags, Messages, NlMsg, NlMsgHeader, Writer};
@@ -16,7 +17,7 @@ use conntrack_codec::session::{
 use nix::sys::socket::MsgFlags;
 
 use crate::error::{Error, KernelError, Result};
-use crate::socket::{recv_datagram, Socket};
+use crate::socket::{recv_datagram, Datagram, Socket};
 
 /// What [`Socket::dump`] reports when the dump ended well.
 ///
@@ -231,7 +232,11 @@ impl Socket {
         // Forged datagrams that do not even parse are counted by `receive`, the others by
         // the dump's gate: the summary reports both.
         let foreign_before = self.foreign;
-        let drained = self.receive(&mut h);
+        let drained = if self.read_ahead {
+            self.receive_ahead(&mut h)
+        } else {
+            self.receive(&mut h)
+        };
         self.foreign = self.foreign.saturating_add(h.dump.foreign());
         if let Drained::Empty { overrun } = drained? {
             h.fail(lost(overrun));
@@ -521,36 +526,133 @@ impl Socket {
                 }
                 Err(e) => return Err(e),
             };
-            let from_kernel = d.sender == KERNEL_PORTID;
-            if d.truncated && from_kernel {
-                h.fail(Error::Truncated {
-                    size: d.size,
-                    capacity: self.rx.len(),
-                });
+            let bytes = self.rx.get(..d.len).unwrap_or_default();
+            deliver(h, &mut self.foreign, &d, bytes, self.rx.len());
+        }
+        Ok(Drained::Finished)
+    }
+}
+
+/// Hands the messages of one received datagram to `h`: a truncated datagram from the
+/// kernel fails the operation (its whole messages are still handed over: they may end it);
+/// a malformed message ends the datagram, failing the operation if the kernel sent it and
+/// counted in `foreign` if not.
+fn deliver<H: Handler>(h: &mut H, foreign: &mut u64, d: &Datagram, bytes: &[u8], capacity: usize) {
+    let from_kernel = d.sender == KERNEL_PORTID;
+    if d.truncated && from_kernel {
+        h.fail(Error::Truncated {
+            size: d.size,
+            capacity,
+        });
+    }
+    let mut msgs = Messages::new(bytes);
+    loop {
+        let offset = msgs.offset();
+        match msgs.next() {
+            None => break,
+            Some(Ok(msg)) => h.on_message(d.sender, msg, offset),
+            Some(Err(error)) => {
+                if !from_kernel {
+                    *foreign = foreign.saturating_add(1);
+                } else if !d.truncated {
+                    h.fail(Error::Codec {
+                        error,
+                        offset: Some(offset),
+                    });
+                }
+                break;
             }
-            // The whole messages of a truncated datagram are still read: they may end the
-            // operation.
-            let mut msgs = Messages::new(self.rx.get(..d.len).unwrap_or_default());
-            loop {
-                let offset = msgs.offset();
-                match msgs.next() {
-                    None => break,
-                    Some(Ok(msg)) => h.on_message(d.sender, msg, offset),
-                    Some(Err(error)) => {
-                        if !from_kernel {
-                            self.foreign = self.foreign.saturating_add(1);
-                        } else if !d.truncated {
-                            h.fail(Error::Codec {
-                                error,
-                                offset: Some(offset),
-                            });
+        }
+    }
+}
+
+/// How many buffers a read-ahead dump passes between its two threads: the one being
+/// handled, the one being received, and two queued.
+const AHEAD_BUFFERS: usize = 4;
+
+/// What the receiving thread of a read-ahead dump hands over.
+enum Ahead {
+    /// A datagram, in a buffer of the pool.
+    Datagram(Box<[u8]>, Datagram),
+    /// The receive queue is empty; `overrun` if the kernel reported `ENOBUFS` meanwhile.
+    Empty { overrun: bool },
+    /// `recvmsg` failed.
+    Failed(Error),
+}
+
+impl Socket {
+    /// [`Socket::receive`] with the receiving on a second thread, which reads the next
+    /// datagrams (into a pool of buffers) while this one hands the current one to `h`.
+    ///
+    /// The receiving thread stops at the first empty queue, as `receive` does: by then
+    /// the kernel has queued every part of the dump (it queues the next part inside the
+    /// `recvmsg` that takes the previous one). What is received after `h` finished is
+    /// dropped and counted as foreign.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `recvmsg`. Everything else goes to `h.fail`.
+    fn receive_ahead<H: Handler>(&mut self, h: &mut H) -> Result<Drained> {
+        let capacity = self.rx.len();
+        let fd = self.fd.as_fd();
+        let (full_tx, full_rx) = mpsc::sync_channel::<Ahead>(AHEAD_BUFFERS);
+        let (free_tx, free_rx) = mpsc::sync_channel::<Box<[u8]>>(AHEAD_BUFFERS);
+        for _ in 0..AHEAD_BUFFERS {
+            // The channel has room for all of them: this cannot block or fail.
+            let _ = free_tx.send(vec![0; capacity].into_boxed_slice());
+        }
+        let mut foreign = 0u64;
+        let (drained, overruns) = std::thread::scope(|scope| {
+            let receiver = scope.spawn(move || {
+                let mut overruns = 0u64;
+                let mut overrun = false;
+                // Ends when the queue is empty, on an error, or when the other side is gone.
+                while let Ok(mut buf) = free_rx.recv() {
+                    let next = loop {
+                        match recv_datagram(fd, &mut buf, MsgFlags::MSG_DONTWAIT) {
+                            Ok(d) => break Ahead::Datagram(buf, d),
+                            Err(Error::Overrun) => {
+                                overrun = true;
+                                overruns += 1;
+                            }
+                            Err(Error::WouldBlock) => break Ahead::Empty { overrun },
+                            Err(e) => break Ahead::Failed(e),
                         }
+                    };
+                    let last = !matches!(next, Ahead::Datagram(..));
+                    if full_tx.send(next).is_err() || last {
                         break;
                     }
                 }
+                overruns
+            });
+            let mut drained = Ok(Drained::Finished);
+            for next in full_rx.iter() {
+                match next {
+                    Ahead::Datagram(buf, d) => {
+                        let bytes = buf.get(..d.len).unwrap_or_default();
+                        if h.is_finished() {
+                            foreign = foreign.saturating_add(Messages::new(bytes).count() as u64);
+                        } else {
+                            deliver(h, &mut foreign, &d, bytes, capacity);
+                        }
+                        // The receiver may be gone already: the buffer is then dropped.
+                        let _ = free_tx.send(buf);
+                    }
+                    Ahead::Empty { overrun } if !h.is_finished() => {
+                        drained = Ok(Drained::Empty { overrun });
+                    }
+                    Ahead::Empty { .. } => {}
+                    Ahead::Failed(e) => drained = Err(e),
+                }
             }
-        }
-        Ok(Drained::Finished)
+            let overruns = receiver
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (drained, overruns)
+        });
+        self.foreign = self.foreign.saturating_add(foreign);
+        self.overruns = self.overruns.saturating_add(overruns);
+        drained
     }
 }
 

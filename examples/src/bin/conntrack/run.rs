@@ -403,12 +403,15 @@ impl Ctx {
                 }
             }
         };
+        // The kernel fills the next part of the dump while this thread prints the last.
+        sock.set_read_ahead(true);
         let res = match c2.table {
             Table::Dying => sock.list_dying(cb),
             Table::Unconfirmed => sock.list_unconfirmed(cb),
             _ if c2.options & opt::ZERO != 0 => sock.list_and_zero(&kf, cb),
             _ => sock.list(&kf, cb),
         };
+        sock.set_read_ahead(false);
         if self.xml_open {
             self.out.text(XML_FOOTER);
             self.out.flush();
