@@ -5,9 +5,10 @@
 //! every received message to a state machine of [`conntrack_codec::session`], which decides
 //! what it is; the messages are parsed in place in the socket's receive buffer.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{flags, Messages, NlMsg, NlMsgHeader, Writer};
@@ -580,6 +581,71 @@ enum Ahead {
     Failed(Error),
 }
 
+/// A queue between the two threads of a read-ahead dump. It has room for every buffer in
+/// circulation and one last word, so pushing never waits; its room is allocated when it is
+/// made, so passing a buffer allocates nothing. Closing it wakes the reader, which gets
+/// what is left and then `None`.
+struct Queue<T> {
+    state: Mutex<(VecDeque<T>, bool)>,
+    ready: Condvar,
+}
+
+impl<T> Queue<T> {
+    fn new() -> Self {
+        Queue {
+            state: Mutex::new((VecDeque::with_capacity(AHEAD_BUFFERS + 1), false)),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item`, or gives it back if the queue is closed.
+    fn push(&self, item: T) -> std::result::Result<(), T> {
+        let mut state = self.lock();
+        if state.1 {
+            return Err(item);
+        }
+        state.0.push_back(item);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next item; waits for one; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(item) = state.0.pop_front() {
+                return Some(item);
+            }
+            if state.1 {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Closes a queue when dropped: when its side is done, returns early or unwinds.
+struct CloseOnDrop<'q, T>(&'q Queue<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 impl Socket {
     /// [`Socket::receive`] with the receiving on a second thread, which reads the next
     /// datagrams (into a pool of buffers) while this one hands the current one to `h`.
@@ -594,19 +660,20 @@ impl Socket {
     fn receive_ahead<H: Handler>(&mut self, h: &mut H) -> Result<Drained> {
         let capacity = self.rx.len();
         let fd = self.fd.as_fd();
-        let (full_tx, full_rx) = mpsc::sync_channel::<Ahead>(AHEAD_BUFFERS);
-        let (free_tx, free_rx) = mpsc::sync_channel::<Box<[u8]>>(AHEAD_BUFFERS);
+        let full = Queue::<Ahead>::new();
+        let free = Queue::<Box<[u8]>>::new();
         for _ in 0..AHEAD_BUFFERS {
-            // The channel has room for all of them: this cannot block or fail.
-            let _ = free_tx.send(vec![0; capacity].into_boxed_slice());
+            // The queue has room for all of them and is open: this cannot fail.
+            let _ = free.push(vec![0; capacity].into_boxed_slice());
         }
         let mut foreign = 0u64;
         let (drained, overruns) = std::thread::scope(|scope| {
-            let receiver = scope.spawn(move || {
+            let receiver = scope.spawn(|| {
+                let _closing = CloseOnDrop(&full);
                 let mut overruns = 0u64;
                 let mut overrun = false;
                 // Ends when the queue is empty, on an error, or when the other side is gone.
-                while let Ok(mut buf) = free_rx.recv() {
+                while let Some(mut buf) = free.pop() {
                     let next = loop {
                         match recv_datagram(fd, &mut buf, MsgFlags::MSG_DONTWAIT) {
                             Ok(d) => break Ahead::Datagram(buf, d),
@@ -619,24 +686,26 @@ impl Socket {
                         }
                     };
                     let last = !matches!(next, Ahead::Datagram(..));
-                    if full_tx.send(next).is_err() || last {
+                    if full.push(next).is_err() || last {
                         break;
                     }
                 }
                 overruns
             });
+            let closing = CloseOnDrop(&free);
             let mut drained = Ok(Drained::Finished);
-            for next in full_rx.iter() {
+            while let Some(next) = full.pop() {
                 match next {
                     Ahead::Datagram(buf, d) => {
                         let bytes = buf.get(..d.len).unwrap_or_default();
                         if h.is_finished() {
-                            foreign = foreign.saturating_add(Messages::new(bytes).count() as u64);
+                            let n = Messages::new(bytes).count();
+                            foreign = foreign.saturating_add(u64::try_from(n).unwrap_or(0));
                         } else {
                             deliver(h, &mut foreign, &d, bytes, capacity);
                         }
-                        // The receiver may be gone already: the buffer is then dropped.
-                        let _ = free_tx.send(buf);
+                        // Back to the receiver, unless it is gone (then it is dropped).
+                        let _ = free.push(buf);
                     }
                     Ahead::Empty { overrun } if !h.is_finished() => {
                         drained = Ok(Drained::Empty { overrun });
@@ -645,6 +714,7 @@ impl Socket {
                     Ahead::Failed(e) => drained = Err(e),
                 }
             }
+            drop(closing);
             let overruns = receiver
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
