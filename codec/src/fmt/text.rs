@@ -4,7 +4,7 @@
 use core::fmt::{self, Display, Formatter, Write};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use heapless::String;
+use heapless::Vec;
 
 /// How many bytes of a line are gathered before they go to the formatter.
 const CAP: usize = 512;
@@ -15,11 +15,13 @@ const CAP: usize = 512;
 /// also keeps the state of the library's field separator: [`Text::sep`] writes a space
 /// before every field but the first.
 ///
-/// [`Text::finish`] hands over what is left; a piece that does not fit what is left of the
-/// buffer is written after flushing it, so the buffer never splits a string.
+/// The buffer holds bytes: whole strings and ASCII digits, never part of a string (a piece
+/// that does not fit what is left is written after flushing, or directly if it is longer
+/// than the buffer), so it always holds UTF-8, checked once per flush. [`Text::finish`]
+/// hands over what is left.
 pub(crate) struct Text<'f, 'b> {
     f: &'f mut Formatter<'b>,
-    buf: String<CAP>,
+    buf: Vec<u8, CAP>,
     first: bool,
 }
 
@@ -29,7 +31,7 @@ impl<'f, 'b> Text<'f, 'b> {
     pub(crate) fn new(f: &'f mut Formatter<'b>) -> Self {
         Text {
             f,
-            buf: String::new(),
+            buf: Vec::new(),
             first: true,
         }
     }
@@ -38,7 +40,8 @@ impl<'f, 'b> Text<'f, 'b> {
     #[inline]
     fn flush(&mut self) -> fmt::Result {
         if !self.buf.is_empty() {
-            self.f.write_str(&self.buf)?;
+            let text = core::str::from_utf8(&self.buf).map_err(|_| fmt::Error)?;
+            self.f.write_str(text)?;
             self.buf.clear();
         }
         Ok(())
@@ -53,12 +56,22 @@ impl<'f, 'b> Text<'f, 'b> {
         self.flush()
     }
 
+    /// Appends ASCII bytes (digits, punctuation), which fit in the buffer.
+    #[inline]
+    fn ascii(&mut self, b: &[u8]) -> fmt::Result {
+        if self.buf.extend_from_slice(b).is_err() {
+            self.flush()?;
+            self.buf.extend_from_slice(b).map_err(|_| fmt::Error)?;
+        }
+        Ok(())
+    }
+
     /// Appends `s`.
     #[inline]
     pub(crate) fn str(&mut self, s: &str) -> fmt::Result {
-        if self.buf.push_str(s).is_err() {
+        if self.buf.extend_from_slice(s.as_bytes()).is_err() {
             self.flush()?;
-            if self.buf.push_str(s).is_err() {
+            if self.buf.extend_from_slice(s.as_bytes()).is_err() {
                 return self.f.write_str(s);
             }
         }
@@ -68,11 +81,8 @@ impl<'f, 'b> Text<'f, 'b> {
     /// Appends one character.
     #[inline]
     pub(crate) fn char(&mut self, c: char) -> fmt::Result {
-        if self.buf.push(c).is_err() {
-            self.flush()?;
-            self.buf.push(c).map_err(|_| fmt::Error)?;
-        }
-        Ok(())
+        let mut utf8 = [0u8; 4];
+        self.ascii(c.encode_utf8(&mut utf8).as_bytes())
     }
 
     /// Starts a field: a space unless it is the first of the line.
@@ -106,7 +116,7 @@ impl<'f, 'b> Text<'f, 'b> {
     #[inline]
     pub(crate) fn dec(&mut self, v: impl Into<u64>) -> fmt::Result {
         let mut digits = [0u8; 20];
-        self.str(decimal(v.into(), &mut digits))
+        self.ascii(decimal(v.into(), &mut digits))
     }
 
     /// `v` in lower-case hexadecimal, with `0x` if `prefix` (`{:x}`, `{:#x}`).
@@ -114,9 +124,9 @@ impl<'f, 'b> Text<'f, 'b> {
     pub(crate) fn hex(&mut self, v: u32, prefix: bool) -> fmt::Result {
         let mut digits = [0u8; 8];
         if prefix {
-            self.str("0x")?;
+            self.ascii(b"0x")?;
         }
-        self.str(hexadecimal(v, &mut digits))
+        self.ascii(hexadecimal(v, &mut digits))
     }
 
     /// `s` left-aligned in `width` columns (`{:<width}`).
@@ -138,14 +148,27 @@ impl<'f, 'b> Text<'f, 'b> {
         }
     }
 
+    /// Dotted decimal, written into a local array and appended at once.
     fn ipv4(&mut self, a: Ipv4Addr) -> fmt::Result {
+        let mut out = [0u8; 15];
+        let mut len = 0usize;
         for (i, octet) in a.octets().into_iter().enumerate() {
-            if i != 0 {
-                self.char('.')?;
+            let mut digits = [0u8; 4];
+            let d = three_digits(octet, &mut digits);
+            let dot = usize::from(i != 0);
+            let piece = digits.get(d..).unwrap_or_default();
+            let end = len.saturating_add(dot).saturating_add(piece.len());
+            if let Some(dst) = out.get_mut(len..end) {
+                if let Some((first, rest)) = dst.split_first_mut().filter(|_| dot == 1) {
+                    *first = b'.';
+                    rest.copy_from_slice(piece);
+                } else {
+                    dst.copy_from_slice(piece);
+                }
             }
-            self.dec(octet)?;
+            len = end;
         }
-        Ok(())
+        self.ascii(out.get(..len).unwrap_or_default())
     }
 
     /// `inet_ntop`'s IPv6: the first of the longest runs of two or more zero groups becomes
@@ -206,9 +229,25 @@ impl Write for Text<'_, '_> {
     }
 }
 
+/// The decimal digits of a byte at the end of `digits` (whose first byte stays unused);
+/// returns where they start.
+#[inline]
+fn three_digits(v: u8, digits: &mut [u8; 4]) -> usize {
+    let [_, hundreds, tens, ones] = digits;
+    // Each digit is below 10: its ASCII code is `0x30 | digit`.
+    *hundreds = b'0' | (v / 100);
+    *tens = b'0' | (v / 10 % 10);
+    *ones = b'0' | (v % 10);
+    match v {
+        100.. => 1,
+        10.. => 2,
+        _ => 3,
+    }
+}
+
 /// The decimal digits of `v`, written at the end of `digits`.
 #[inline]
-fn decimal(mut v: u64, digits: &mut [u8; 20]) -> &str {
+fn decimal(mut v: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut start = digits.len();
     for slot in digits.iter_mut().rev() {
         // `v % 10` is below 10: the digit's ASCII code is `0x30 | digit`.
@@ -219,12 +258,12 @@ fn decimal(mut v: u64, digits: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    ascii(digits.get(start..).unwrap_or_default())
+    digits.get(start..).unwrap_or_default()
 }
 
 /// The lower-case hexadecimal digits of `v`, written at the end of `digits`.
 #[inline]
-fn hexadecimal(mut v: u32, digits: &mut [u8; 8]) -> &str {
+fn hexadecimal(mut v: u32, digits: &mut [u8; 8]) -> &[u8] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = digits.len();
     for slot in digits.iter_mut().rev() {
@@ -238,13 +277,7 @@ fn hexadecimal(mut v: u32, digits: &mut [u8; 8]) -> &str {
             break;
         }
     }
-    ascii(digits.get(start..).unwrap_or_default())
-}
-
-/// ASCII bytes as a `str` (the digits above; anything else would give "").
-#[inline]
-fn ascii(b: &[u8]) -> &str {
-    core::str::from_utf8(b).unwrap_or_default()
+    digits.get(start..).unwrap_or_default()
 }
 
 /// An address as glibc's `inet_ntop` writes it (IPv6 differs from `Ipv6Addr`'s `Display`
@@ -368,8 +401,8 @@ pub(crate) mod tests {
             write!(want, "{d} {h:x} {h:#x}").unwrap();
             assert_eq!(show(Num(d, h)).as_str(), want.as_str());
         }
-        for a in [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 100, 9]] {
-            let a = Ipv4Addr::from(a);
+        for o in 0..=255u8 {
+            let a = Ipv4Addr::new(o, 255 - o, o / 10, o % 10);
             let mut want = Buf::new();
             write!(want, "{a}").unwrap();
             assert_eq!(show(Addr(IpAddr::V4(a))).as_str(), want.as_str());
@@ -392,11 +425,11 @@ pub(crate) mod tests {
             }
         }
         trait Repeat {
-            fn repeat_in_stack(&self) -> String<1000>;
+            fn repeat_in_stack(&self) -> heapless::String<1000>;
         }
         impl Repeat for str {
-            fn repeat_in_stack(&self) -> String<1000> {
-                let mut s = String::new();
+            fn repeat_in_stack(&self) -> heapless::String<1000> {
+                let mut s = heapless::String::new();
                 while s.push_str(self).is_ok() {}
                 s
             }
