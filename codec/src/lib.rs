@@ -66,6 +66,7 @@ pub mod labels;
 pub mod nfnl;
 pub mod nl;
 pub mod session;
+pub mod sync;
 #[cfg(test)]
 mod testutil;
 

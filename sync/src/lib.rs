@@ -1,0 +1,61 @@
+//! `conntrack-sync`: state synchronization between two firewalls with conntrackd's protocol
+//! (FTFW over UDP), so that one side can be this crate and the other Debian's `conntrackd`
+//! 1.4.7, or both this crate.
+//!
+//! - [`Engine`] is the sans-IO core: the internal cache (fed by ctnetlink events and dumps),
+//!   the external cache (fed by the peer), and FTFW reliability — sequence tracking, ACK
+//!   windows, NACKs for gaps, the resend queue, ALIVE keepalives, the HELLO handshake. It is
+//!   driven by [`Engine::on_datagram`], [`Engine::on_tick`] and the cache events, and hands
+//!   out datagrams through [`Engine::poll_transmit`]. It never touches a socket or a clock.
+//! - [`Node`] is the IO shell: a UDP socket, a conntrack event socket, a request socket, and
+//!   the loop that drives the engine; it commits the external cache to the kernel in bulk.
+//!
+//! The wire format is `conntrack_codec::sync`.
+//!
+//! ```no_run
+//! use conntrack_sync::{Node, NodeConfig};
+//!
+//! let cfg = NodeConfig::new("10.0.0.1:3780".parse()?, "10.0.0.2:3780".parse()?);
+//! let mut node = Node::start(cfg)?; // dumps the table, subscribes to events
+//! for _ in 0..10 {
+//!     node.run_once(100)?; // events -> peer, peer -> external cache
+//! }
+//! let (committed, failed) = node.commit()?; // on failover: the peer's entries into the kernel
+//! println!("{committed} committed, {failed} failed");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Reliability beyond conntrackd's
+//! conntrackd's FTFW resends only what the peer NACKs, and flushes its resend queue whenever
+//! a HELLO arrives; with heavy loss a peer ends up missing entries for good (the issue
+//! measured 1,873 of 1,999 after 30 s with 30% loss). This engine speaks the same messages
+//! but also (1) sends again any data message neither acknowledged nor NACKed within
+//! [`Config::resend_ms`], (2) on a HELLO out of sequence (the peer started again) sends again
+//! everything not acknowledged instead of forgetting it. Duplicates are harmless: an entry
+//! message carries the whole entry.
+//!
+//! # Memory
+//! A cache entry is the encoded `NTA_*` attributes of its message (60–200 bytes for usual
+//! entries) plus a fixed-size key and bookkeeping; queues hold slot numbers. Updates reuse
+//! the entry's buffer; only a new entry allocates.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cache;
+mod engine;
+mod node;
+
+pub use engine::{Config, Engine, ExtEntry, IntEntry, Stats};
+pub use node::{Node, NodeConfig};
+
+/// Milliseconds since an arbitrary start, for the engine's timers.
+pub fn now_ms() -> u64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests;
