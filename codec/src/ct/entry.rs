@@ -8,8 +8,8 @@ use crate::ct::status::Status;
 use crate::ct::table::{self, attribute_table, AttrIndex};
 use crate::ct::tuple::Tuple;
 use crate::filter::FilterFlags;
-use crate::nfnl::{ct_msg, msg_type, write_typed, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
-use crate::nl::{flags, total_len, Attr, Attrs, NlMsg, NlMsgHeader, Writer};
+use crate::nfnl::{ct_msg, msg_type, NfMsg, Subsystem};
+use crate::nl::{flags, Attr, Attrs, NlMsg};
 use crate::{Error, Result};
 
 /// What a conntrack message announces when it arrives as an event.
@@ -198,7 +198,7 @@ attribute_table! {
     /// top-level ones are written back by [`ConntrackRepr::emit`]).
     #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-    pub struct ConntrackRepr for Conntrack (pad: cta::TIMESTAMP_EVENT_PAD) {
+    pub struct ConntrackRepr for Conntrack, checked by check_kind, pad cta::TIMESTAMP_EVENT_PAD {
         /// The original-direction tuple (`CTA_TUPLE_ORIG`).
         orig: Tuple = cta::TUPLE_ORIG,
         /// The reply-direction tuple (`CTA_TUPLE_REPLY`).
@@ -259,103 +259,9 @@ attribute_table! {
 }
 
 impl ConntrackRepr {
-    /// Reads every attribute of a conntrack message.
-    ///
-    /// # Errors
-    /// [`Error::UnexpectedMessage`] for a message that is not a conntrack entry; any
-    /// malformed attribute; [`Error::CapacityExceeded`] for a helper name, helper data or
-    /// security context longer than this type holds.
-    pub fn parse(nf: &NfMsg<'_>) -> Result<Self> {
-        check_kind(nf)?;
-        Self::parse_attrs(nf.nfgen().family, nf.attr_bytes())
-    }
-
-    /// Reads the attributes in `attrs` (what follows nfgenmsg) of a family-`family` entry.
-    ///
-    /// # Errors
-    /// As [`ConntrackRepr::parse`].
-    pub fn parse_attrs(family: u8, attrs: &[u8]) -> Result<Self> {
-        let mut r = ConntrackRepr {
-            family,
-            ..ConntrackRepr::default()
-        };
-        r.read_attrs(attrs)?;
-        Ok(r)
-    }
-
-    /// Reads a conntrack message into `self`, replacing everything it held: what
-    /// [`ConntrackRepr::parse`] returns, without making and moving a new value (this type
-    /// is over a kilobyte), for loops that read many entries into one, as a dump does.
-    ///
-    /// # Errors
-    /// As [`ConntrackRepr::parse`]; `self` then holds what was read before the error.
-    pub fn parse_into(&mut self, nf: &NfMsg<'_>) -> Result<()> {
-        check_kind(nf)?;
-        self.clear(nf.nfgen().family);
-        self.read_attrs(nf.attr_bytes())
-    }
-
-    /// Reads the entry a view shows into `self`, replacing everything it held: what
-    /// `ConntrackRepr::try_from(view)` returns, into an existing value. The attributes are
-    /// found through the view's index, not by walking the message again.
-    ///
-    /// # Errors
-    /// As [`ConntrackRepr::parse`]; `self` then holds what was read before the error.
-    pub fn read_view(&mut self, view: &Conntrack<'_>) -> Result<()> {
-        self.clear(view.family());
-        self.read_indexed(view.attrs, &view.index)
-    }
-
-    /// Reads a message received from the kernel (a dump entry, a GET reply, an event).
-    ///
-    /// # Errors
-    /// As [`NfMsg::new_checked`] and [`ConntrackRepr::parse`].
-    pub fn parse_msg(msg: NlMsg<'_>) -> Result<Self> {
-        Self::parse(&NfMsg::new_checked(msg)?)
-    }
-
-    /// The bytes of a whole message [`ConntrackRepr::emit`] writes.
-    pub fn buffer_len(&self) -> usize {
-        total_len(&[NlMsgHeader::LEN, NfGenMsg::LEN, self.attrs_len()])
-    }
-
-    /// Writes a whole conntrack message carrying this entry: header (`kind`, `flags`,
-    /// `seq`, port id 0), nfgenmsg (`family`, version 0), attributes.
-    ///
-    /// # Errors
-    /// As [`ConntrackRepr::emit_attrs`]; the writer is left as it was.
-    pub fn emit(
-        &self,
-        w: &mut Writer<'_>,
-        kind: u16,
-        flags: u16,
-        seq: u32,
-    ) -> Result<core::ops::Range<usize>> {
-        let nfgen = NfGenMsg {
-            family: self.family,
-            version: NFNETLINK_V0,
-            res_id: 0,
-        };
-        write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
-    }
-
     /// Whether the entry's status says it saw no reply yet (`[UNREPLIED]`).
     pub fn is_unreplied(&self) -> bool {
         self.status.is_some_and(|s| !s.contains(Status::SEEN_REPLY))
-    }
-}
-
-/// Reads the entry through the view's index (see [`ConntrackRepr::read_view`]).
-impl<'a> TryFrom<&Conntrack<'a>> for ConntrackRepr {
-    type Error = Error;
-
-    fn try_from(view: &Conntrack<'a>) -> Result<Self> {
-        let mut r = ConntrackRepr {
-            family: view.family(),
-            ..ConntrackRepr::default()
-        };
-        r.read_indexed(view.attrs, &view.index)?;
-        Ok(r)
     }
 }
 
@@ -364,7 +270,7 @@ mod tests {
     use super::*;
     use crate::ct::unknown::TOP;
     use crate::ct::{TcpInfo, TcpState};
-    use crate::nl::Messages;
+    use crate::nl::{Messages, Writer};
     use core::net::{IpAddr, Ipv4Addr};
 
     fn sample() -> ConntrackRepr {

@@ -63,89 +63,39 @@ pub(crate) fn some<T>(v: Result<T>) -> Result<Option<T>> {
     v.map(Some)
 }
 
-/// `u8`: a one-byte attribute.
-impl AttrValue for u8 {
-    type View<'a> = u8;
-    #[inline]
-    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
-        some(a.u8())
-    }
-    #[inline]
-    fn view<'a>(a: &Attr<'a>) -> Result<Option<u8>> {
-        some(a.u8())
-    }
-    #[inline]
-    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
-        w.attr_u8(kind, *self)
-    }
-    #[inline]
-    fn attr_len(&self) -> usize {
-        attr_len(1)
-    }
+/// The integers: one byte for `u8`, big-endian for the others, as every ctnetlink integer
+/// but `CTA_FILTER`'s flags and the labels (which have types of their own).
+macro_rules! int_value {
+    ($($t:ty: $read:ident, $write:ident, $len:expr;)+) => {
+        $(
+            impl AttrValue for $t {
+                type View<'a> = $t;
+                #[inline]
+                fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
+                    some(a.$read())
+                }
+                #[inline]
+                fn view<'a>(a: &Attr<'a>) -> Result<Option<$t>> {
+                    some(a.$read())
+                }
+                #[inline]
+                fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+                    w.$write(kind, *self)
+                }
+                #[inline]
+                fn attr_len(&self) -> usize {
+                    attr_len($len)
+                }
+            }
+        )+
+    };
 }
 
-/// `u16`: big-endian, as every 16-bit ctnetlink integer (zones, ports, ids).
-impl AttrValue for u16 {
-    type View<'a> = u16;
-    #[inline]
-    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
-        some(a.u16_be())
-    }
-    #[inline]
-    fn view<'a>(a: &Attr<'a>) -> Result<Option<u16>> {
-        some(a.u16_be())
-    }
-    #[inline]
-    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
-        w.attr_u16_be(kind, *self)
-    }
-    #[inline]
-    fn attr_len(&self) -> usize {
-        attr_len(2)
-    }
-}
-
-/// `u32`: big-endian (the host-order exceptions, `CTA_FILTER`'s flags and the labels,
-/// have their own types).
-impl AttrValue for u32 {
-    type View<'a> = u32;
-    #[inline]
-    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
-        some(a.u32_be())
-    }
-    #[inline]
-    fn view<'a>(a: &Attr<'a>) -> Result<Option<u32>> {
-        some(a.u32_be())
-    }
-    #[inline]
-    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
-        w.attr_u32_be(kind, *self)
-    }
-    #[inline]
-    fn attr_len(&self) -> usize {
-        attr_len(4)
-    }
-}
-
-/// `u64`: big-endian.
-impl AttrValue for u64 {
-    type View<'a> = u64;
-    #[inline]
-    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
-        some(a.u64_be())
-    }
-    #[inline]
-    fn view<'a>(a: &Attr<'a>) -> Result<Option<u64>> {
-        some(a.u64_be())
-    }
-    #[inline]
-    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
-        w.attr_u64_be(kind, *self)
-    }
-    #[inline]
-    fn attr_len(&self) -> usize {
-        attr_len(8)
-    }
+int_value! {
+    u8: u8, attr_u8, 1;
+    u16: u16_be, attr_u16_be, 2;
+    u32: u32_be, attr_u32_be, 4;
+    u64: u64_be, attr_u64_be, 8;
 }
 
 /// A NUL-terminated string of at most `N` bytes; the view borrows it from the message.
@@ -322,7 +272,7 @@ impl<const N: usize> AttrIndex<N> {
 /// attribute_table! {
 ///     /// Docs of the repr.
 ///     #[derive(...)]
-///     pub struct Repr for View (pad: PAD_KIND)? {
+///     pub struct Repr for View, checked by CHECK (, pad PAD_KIND)? {
 ///         /// Docs of the field and the getter.
 ///         field: ValueType (as GetterType)? = KIND,
 ///         ...
@@ -333,13 +283,16 @@ impl<const N: usize> AttrIndex<N> {
 /// It defines the struct (`family`, one `Option<ValueType>` per line, `unknown`) and:
 /// `Repr::ATTRIBUTES` (the types, in table order, which must be ascending); the private
 /// `clear`, `read_attrs` (the parse arms) and `read_indexed` (the same through a view's
-/// [`AttrIndex`]); the public `emit_attrs` and `attrs_len`; and one getter per line on
-/// `View` (which must have `fn attr(&self, u16) -> Option<Attr<'a>>`), returning
-/// `GetterType` (by default `ValueType`).
+/// [`AttrIndex`]); the public `emit_attrs`, `attrs_len`, `parse`, `parse_msg`,
+/// `parse_attrs`, `parse_into`, `read_view`, `buffer_len` and `emit`, and
+/// `TryFrom<&View>`; and one getter per line on `View`, returning `GetterType` (by default
+/// `ValueType`). `View` must have `attrs: &[u8]`, `index: AttrIndex<_>`, `fn family(&self)`
+/// and `fn attr(&self, u16) -> Option<Attr<'a>>`; `CHECK(&NfMsg) -> Result<()>` refuses the
+/// messages that do not carry a `Repr`.
 macro_rules! attribute_table {
     (
         $(#[$sattr:meta])*
-        pub struct $repr:ident for $view:ident $((pad: $pad:path))? {
+        pub struct $repr:ident for $view:ident, checked by $check:path $(, pad $pad:path)? {
             $(
                 $(#[doc = $doc:literal])*
                 $field:ident : $ty:ty $(as $vty:ty)? = $kind:path
@@ -432,6 +385,116 @@ macro_rules! attribute_table {
                     $( $crate::ct::table::len_of(&self.$field), )+
                     self.unknown.top_level_len(),
                 ])
+            }
+        }
+
+        impl $repr {
+            /// Reads every attribute of a message.
+            ///
+            /// # Errors
+            /// [`Error::UnexpectedMessage`](crate::Error::UnexpectedMessage) for a message
+            #[doc = concat!("that does not carry a `", stringify!($repr), "`;")]
+            /// any malformed attribute; [`Error::CapacityExceeded`](crate::Error::CapacityExceeded)
+            /// for a string or data longer than this type holds.
+            pub fn parse(nf: &$crate::nfnl::NfMsg<'_>) -> $crate::Result<Self> {
+                $check(nf)?;
+                Self::parse_attrs(nf.nfgen().family, nf.attr_bytes())
+            }
+
+            /// Reads a message received from the kernel (a dump entry, a GET reply, an
+            /// event).
+            ///
+            /// # Errors
+            /// As [`NfMsg::new_checked`](crate::nfnl::NfMsg::new_checked) and
+            #[doc = concat!("[`", stringify!($repr), "::parse`].")]
+            pub fn parse_msg(msg: $crate::nl::NlMsg<'_>) -> $crate::Result<Self> {
+                Self::parse(&$crate::nfnl::NfMsg::new_checked(msg)?)
+            }
+
+            /// Reads the attributes in `attrs` (what follows nfgenmsg), of family `family`.
+            ///
+            /// # Errors
+            #[doc = concat!("As [`", stringify!($repr), "::parse`].")]
+            pub fn parse_attrs(family: u8, attrs: &[u8]) -> $crate::Result<Self> {
+                let mut r = $repr {
+                    family,
+                    ..$repr::default()
+                };
+                r.read_attrs(attrs)?;
+                Ok(r)
+            }
+
+            /// Reads a message into `self`, replacing everything it held: what
+            #[doc = concat!("[`", stringify!($repr), "::parse`]")]
+            /// returns, without making and moving a new value (this type is large), for
+            /// loops that read many entries into one, as a dump does.
+            ///
+            /// # Errors
+            #[doc = concat!("As [`", stringify!($repr), "::parse`];")]
+            /// `self` then holds what was read before the error.
+            pub fn parse_into(&mut self, nf: &$crate::nfnl::NfMsg<'_>) -> $crate::Result<()> {
+                $check(nf)?;
+                self.clear(nf.nfgen().family);
+                self.read_attrs(nf.attr_bytes())
+            }
+
+            /// Reads what a view shows into `self`, replacing everything it held: what
+            /// `try_from(view)` returns, into an existing value. The attributes are found
+            /// through the view's index, not by walking the message again.
+            ///
+            /// # Errors
+            #[doc = concat!("As [`", stringify!($repr), "::parse`];")]
+            /// `self` then holds what was read before the error.
+            pub fn read_view(&mut self, view: &$view<'_>) -> $crate::Result<()> {
+                self.clear(view.family());
+                self.read_indexed(view.attrs, &view.index)
+            }
+
+            /// The bytes of a whole message
+            #[doc = concat!("[`", stringify!($repr), "::emit`]")]
+            /// writes.
+            pub fn buffer_len(&self) -> usize {
+                $crate::nl::total_len(&[
+                    $crate::nl::NlMsgHeader::LEN,
+                    $crate::nfnl::NfGenMsg::LEN,
+                    self.attrs_len(),
+                ])
+            }
+
+            /// Writes a whole message carrying this value: header (`kind`, `flags`, `seq`,
+            /// port id 0), nfgenmsg (`family`, version 0), attributes.
+            ///
+            /// # Errors
+            #[doc = concat!("As [`", stringify!($repr), "::emit_attrs`];")]
+            /// the writer is left as it was.
+            pub fn emit(
+                &self,
+                w: &mut $crate::nl::Writer<'_>,
+                kind: u16,
+                flags: u16,
+                seq: u32,
+            ) -> $crate::Result<core::ops::Range<usize>> {
+                let nfgen = $crate::nfnl::NfGenMsg {
+                    family: self.family,
+                    version: $crate::nfnl::NFNETLINK_V0,
+                    res_id: 0,
+                };
+                $crate::nfnl::write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
+            }
+        }
+
+        /// Reads through the view's index
+        #[doc = concat!("(see [`", stringify!($repr), "::read_view`]).")]
+        impl<'a> TryFrom<&$view<'a>> for $repr {
+            type Error = $crate::Error;
+
+            fn try_from(view: &$view<'a>) -> $crate::Result<Self> {
+                let mut r = $repr {
+                    family: view.family(),
+                    ..$repr::default()
+                };
+                r.read_indexed(view.attrs, &view.index)?;
+                Ok(r)
             }
         }
 

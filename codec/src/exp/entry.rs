@@ -6,8 +6,8 @@ use crate::ct::attrs::{expect, expect_nat};
 use crate::ct::table::{self, attribute_table, len_of, put, some, AttrIndex, AttrValue};
 use crate::ct::unknown::UnknownSink;
 use crate::ct::{EventKind, Tuple};
-use crate::nfnl::{exp_msg, msg_type, write_typed, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
-use crate::nl::{attr_len, flags, total_len, Attr, Attrs, NlMsg, NlMsgHeader, Writer};
+use crate::nfnl::{exp_msg, msg_type, NfMsg, Subsystem};
+use crate::nl::{attr_len, flags, total_len, Attr, Attrs, NlMsg, Writer};
 use crate::{Error, Result};
 
 /// Expectation flags (`NF_CT_EXPECT_*`).
@@ -93,7 +93,7 @@ attribute_table! {
     /// table that also makes the getters of the view [`Expect`].
     #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-    pub struct ExpectRepr for Expect {
+    pub struct ExpectRepr for Expect, checked by check_kind {
         /// The original tuple of the master connection (`CTA_EXPECT_MASTER`).
         master: Tuple = expect::MASTER,
         /// The expected connection (`CTA_EXPECT_TUPLE`).
@@ -125,83 +125,6 @@ impl ExpectRepr {
     pub const NAME_CAP: usize = 15;
     /// The longest expectation function name kept.
     pub const FN_CAP: usize = 31;
-
-    /// Reads every attribute of an expectation message.
-    ///
-    /// # Errors
-    /// [`Error::UnexpectedMessage`] for another message; a malformed attribute;
-    /// [`Error::CapacityExceeded`] for a name longer than this type holds.
-    pub fn parse(nf: &NfMsg<'_>) -> Result<Self> {
-        check_kind(nf)?;
-        Self::parse_attrs(nf.nfgen().family, nf.attr_bytes())
-    }
-
-    /// Reads a message received from the kernel.
-    ///
-    /// # Errors
-    /// As [`NfMsg::new_checked`] and [`ExpectRepr::parse`].
-    pub fn parse_msg(msg: NlMsg<'_>) -> Result<Self> {
-        Self::parse(&NfMsg::new_checked(msg)?)
-    }
-
-    /// Reads the attributes after nfgenmsg.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::parse`].
-    pub fn parse_attrs(family: u8, attrs: &[u8]) -> Result<Self> {
-        let mut r = ExpectRepr {
-            family,
-            ..ExpectRepr::default()
-        };
-        r.read_attrs(attrs)?;
-        Ok(r)
-    }
-
-    /// Reads an expectation message into `self`, replacing everything it held: what
-    /// [`ExpectRepr::parse`] returns, into an existing value.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::parse`]; `self` then holds what was read before the error.
-    pub fn parse_into(&mut self, nf: &NfMsg<'_>) -> Result<()> {
-        check_kind(nf)?;
-        self.clear(nf.nfgen().family);
-        self.read_attrs(nf.attr_bytes())
-    }
-
-    /// Reads the expectation a view shows into `self`, replacing everything it held,
-    /// through the view's index.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::parse`]; `self` then holds what was read before the error.
-    pub fn read_view(&mut self, view: &Expect<'_>) -> Result<()> {
-        self.clear(view.family());
-        self.read_indexed(view.attrs, &view.index)
-    }
-
-    /// The bytes of a whole message [`ExpectRepr::emit`] writes.
-    pub fn buffer_len(&self) -> usize {
-        total_len(&[NlMsgHeader::LEN, NfGenMsg::LEN, self.attrs_len()])
-    }
-
-    /// Writes a whole expectation message: header (`kind`, `flags`, `seq`), nfgenmsg,
-    /// attributes.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::emit_attrs`]; the writer is left as it was.
-    pub fn emit(
-        &self,
-        w: &mut Writer<'_>,
-        kind: u16,
-        flags: u16,
-        seq: u32,
-    ) -> Result<core::ops::Range<usize>> {
-        let nfgen = NfGenMsg {
-            family: self.family,
-            version: NFNETLINK_V0,
-            res_id: 0,
-        };
-        write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
-    }
 }
 
 fn check_kind(nf: &NfMsg<'_>) -> Result<()> {
@@ -289,19 +212,5 @@ impl<'a> Expect<'a> {
             return self.index.get(self.attrs, kind);
         }
         Attrs::new(self.attrs).find_last(kind).ok().flatten()
-    }
-}
-
-/// Reads the expectation through the view's index (see [`ExpectRepr::read_view`]).
-impl<'a> TryFrom<&Expect<'a>> for ExpectRepr {
-    type Error = Error;
-
-    fn try_from(view: &Expect<'a>) -> Result<Self> {
-        let mut r = ExpectRepr {
-            family: view.family(),
-            ..ExpectRepr::default()
-        };
-        r.read_indexed(view.attrs, &view.index)?;
-        Ok(r)
     }
 }
