@@ -31,17 +31,10 @@ pub mod l4proto {
     /// UDP-Lite.
     pub const UDPLITE: u8 = 136;
 
-    /// Whether tuples of protocol `proto` carry source and destination ports (TCP, UDP,
-    /// UDP-Lite, SCTP, DCCP). GRE carries its keys in the same attributes, ICMP and ICMPv6
-    /// carry type, code and id; the others carry nothing but the protocol number.
-    ///
-    /// ```
-    /// use conntrack_codec::ct::l4proto;
-    /// assert!(l4proto::has_ports(l4proto::SCTP));
-    /// assert!(!l4proto::has_ports(l4proto::GRE));
-    /// ```
-    pub const fn has_ports(proto: u8) -> bool {
-        matches!(proto, TCP | UDP | UDPLITE | SCTP | DCCP)
+    /// Whether protocol `p` has ports in its tuples (TCP, UDP, UDP-Lite, SCTP, DCCP), or
+    /// keys in their place (GRE).
+    pub const fn has_ports(p: u8) -> bool {
+        matches!(p, TCP | UDP | UDPLITE | SCTP | DCCP | GRE)
     }
 }
 

@@ -48,15 +48,16 @@ pub(crate) fn addresses(
 /// The per-protocol part of a tuple: ports, GRE keys, ICMP type, code and id.
 pub(crate) fn l4_fields(t: &mut Text<'_, '_>, tuple: &Tuple, proto: u8) -> fmt::Result {
     match proto {
-        p if l4proto::has_ports(p) => {
-            t.field_dec("sport", tuple.src_port.unwrap_or(0))?;
-            t.field_dec("dport", tuple.dst_port.unwrap_or(0))
-        }
+        // GRE carries its keys in the port attributes (`has_ports`), printed as keys.
         l4proto::GRE => {
             t.field("srckey=")?;
             t.hex(u32::from(tuple.src_port.unwrap_or(0)), true)?;
             t.field("dstkey=")?;
             t.hex(u32::from(tuple.dst_port.unwrap_or(0)), true)
+        }
+        p if l4proto::has_ports(p) => {
+            t.field_dec("sport", tuple.src_port.unwrap_or(0))?;
+            t.field_dec("dport", tuple.dst_port.unwrap_or(0))
         }
         l4proto::ICMP => {
             t.field_dec("type", tuple.icmp_type.unwrap_or(0))?;
@@ -140,14 +141,18 @@ pub(crate) fn write<L: LabelNames + ?Sized>(
     if e.is_unreplied() {
         t.field("[UNREPLIED]")?;
     }
-    direction(
-        t,
-        &reply,
-        e.family,
-        proto,
-        "zone-reply",
-        e.counters_reply.as_ref(),
-    )?;
+    // An entry without a reply tuple (conntrackd's external cache keeps only the original
+    // one) prints none, as libnetfilter_conntrack does.
+    if e.reply.is_some() {
+        direction(
+            t,
+            &reply,
+            e.family,
+            proto,
+            "zone-reply",
+            e.counters_reply.as_ref(),
+        )?;
+    }
     if let Some(s) = e.status {
         if s.contains(Status::HW_OFFLOAD) {
             t.field("[HW_OFFLOAD]")?;
@@ -260,6 +265,54 @@ pub(crate) mod tests {
             }),
             ..ConntrackRepr::default()
         }
+    }
+
+    #[test]
+    fn no_reply_tuple_prints_none() {
+        // conntrackd's external cache: the original tuple only (as libnetfilter_conntrack
+        // prints it, checked against conntrackd 1.4.7's `-e`).
+        let orig = Tuple::udp(v4(1, 1, 1, 1), v4(2, 2, 2, 3), 10, 20);
+        let e = ConntrackRepr {
+            family: 2,
+            orig: Some(orig),
+            status: Some(Status::CONFIRMED),
+            mark: Some(0),
+            ..ConntrackRepr::default()
+        };
+        let out = Output::default();
+        assert_eq!(
+            show(CtLine::new(&e, Origin::Dump, &out, &())).as_str(),
+            "udp      17 src=1.1.1.1 dst=2.2.2.3 sport=10 dport=20 [UNREPLIED] mark=0"
+        );
+    }
+
+    #[test]
+    fn gre_keys_and_icmp() {
+        let gre = Tuple::gre(v4(1, 1, 1, 1), v4(2, 2, 2, 2), 0x1234, 0xabcd);
+        let e = ConntrackRepr {
+            family: 2,
+            orig: Some(gre),
+            reply: Some(gre.inverted()),
+            ..ConntrackRepr::default()
+        };
+        let out = Output::default();
+        assert_eq!(
+            show(CtLine::new(&e, Origin::Dump, &out, &())).as_str(),
+            "gre      47 src=1.1.1.1 dst=2.2.2.2 srckey=0x1234 dstkey=0xabcd \
+             src=2.2.2.2 dst=1.1.1.1 srckey=0xabcd dstkey=0x1234"
+        );
+        let icmp = Tuple::icmp([1, 1, 1, 1].into(), [2, 2, 2, 2].into(), 8, 0, 99);
+        let e = ConntrackRepr {
+            family: 2,
+            orig: Some(icmp),
+            reply: Some(icmp.inverted()),
+            ..ConntrackRepr::default()
+        };
+        assert_eq!(
+            show(CtLine::new(&e, Origin::Dump, &out, &())).as_str(),
+            "icmp     1 src=1.1.1.1 dst=2.2.2.2 type=8 code=0 id=99 \
+             src=2.2.2.2 dst=1.1.1.1 type=0 code=0 id=99"
+        );
     }
 
     #[test]

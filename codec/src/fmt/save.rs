@@ -109,15 +109,6 @@ pub(crate) fn write<L: LabelNames + ?Sized>(
     let (sport, dport) = (orig.src_port, orig.dst_port);
     let (reply_sport, reply_dport) = (reply.src_port, reply.dst_port);
     match proto {
-        p if l4proto::has_ports(p) => options(
-            t,
-            &[
-                ("--sport", sport),
-                ("--dport", dport),
-                ("--reply-port-src", reply_sport),
-                ("--reply-port-dst", reply_dport),
-            ],
-        )?,
         l4proto::GRE => options(
             t,
             &[
@@ -125,6 +116,15 @@ pub(crate) fn write<L: LabelNames + ?Sized>(
                 ("--dstkey", dport),
                 ("--reply-key-src", reply_sport),
                 ("--reply-key-dst", reply_dport),
+            ],
+        )?,
+        p if l4proto::has_ports(p) => options(
+            t,
+            &[
+                ("--sport", sport),
+                ("--dport", dport),
+                ("--reply-port-src", reply_sport),
+                ("--reply-port-dst", reply_dport),
             ],
         )?,
         l4proto::ICMP => options(

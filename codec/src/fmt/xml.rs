@@ -62,13 +62,13 @@ pub(crate) fn l4(t: &mut Text<'_, '_>, tuple: &Tuple, proto: u8) -> fmt::Result 
         t.char('>')
     };
     match proto {
-        p if l4proto::has_ports(p) => {
-            element(t, "sport", tuple.src_port.unwrap_or(0))?;
-            element(t, "dport", tuple.dst_port.unwrap_or(0))
-        }
         l4proto::GRE => {
             hex_element(t, "srckey", tuple.src_port)?;
             hex_element(t, "dstkey", tuple.dst_port)
+        }
+        p if l4proto::has_ports(p) => {
+            element(t, "sport", tuple.src_port.unwrap_or(0))?;
+            element(t, "dport", tuple.dst_port.unwrap_or(0))
         }
         _ => Ok(()),
     }
