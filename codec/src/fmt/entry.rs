@@ -132,6 +132,23 @@ impl<'a, L: LabelNames + ?Sized> CtLine<'a, L> {
     /// A line for the entry `view` shows, read from the message's bytes (names borrowed).
     /// It prints what [`CtLine::new`] prints for the repr of the same message.
     ///
+    /// ```
+    /// use conntrack_codec::ct::{request, Conntrack, ConntrackRepr, Tuple};
+    /// use conntrack_codec::fmt::{CtLine, Origin, Output};
+    /// use conntrack_codec::nl::{Messages, Writer};
+    ///
+    /// let orig = Tuple::udp([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5000, 53);
+    /// let entry = ConntrackRepr { family: 2, orig: Some(orig), timeout: Some(30), ..Default::default() };
+    /// let mut buf = [0u8; 256];
+    /// let mut w = Writer::new(&mut buf);
+    /// request::update(&mut w, 1, &entry)?;
+    /// let view = Conntrack::parse(Messages::new(w.written()).next().unwrap()?)?;
+    /// let out = Output::default();
+    /// let line = CtLine::from_view(&view, Origin::Dump, &out, &())?;
+    /// assert_eq!(line.to_string(), "udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=53");
+    /// # Ok::<(), conntrack_codec::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// A malformed attribute among those the line prints.
     pub fn from_view(
