@@ -56,7 +56,7 @@ pub(crate) fn len_of<T: AttrValue>(v: &Option<T>) -> usize {
     v.as_ref().map_or(0, AttrValue::attr_len)
 }
 
-/// Reads `a` as a `T`, wrapped in `Some`: the [`AttrValue::parse`] of values that are
+/// Wraps what was read in `Some`: the [`AttrValue::parse`] of values that are
 /// always known.
 #[inline]
 pub(crate) fn some<T>(v: Result<T>) -> Result<Option<T>> {

@@ -714,8 +714,12 @@ impl Ctx {
                 self.counter += 1;
                 return ControlFlow::Continue(());
             }
-            let e = match ExpectRepr::try_from(&view) {
-                Ok(e) => e,
+            if tms {
+                out.event_time = Some(conntrack_examples::now_micros());
+                clock(&mut out);
+            }
+            let line = match ExpLine::from_view(&view, None, &out) {
+                Ok(line) => line,
                 Err(err) => {
                     error = Some(Fail::other(format!("Operation failed: {err}")));
                     return ControlFlow::Break(());
@@ -725,12 +729,7 @@ impl Ctx {
                 self.xml_open = true;
                 self.out.text(XML_EXP_HEADER);
             }
-            if tms {
-                out.event_time = Some(conntrack_examples::now_micros());
-                clock(&mut out);
-            }
-            self.out
-                .line(format_args!("{}", ExpLine::new(&e, None, &out)));
+            self.out.line(format_args!("{line}"));
             self.counter += 1;
             ControlFlow::Continue(())
         });
