@@ -11,7 +11,7 @@
 mod cli_support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use cli_support::{need_reference, ours, Netns, REAL};
@@ -63,8 +63,8 @@ fn fill(ns: &Netns, n: usize) {
 /// Seconds one run of `prog args` takes in the namespace, output to /dev/null.
 fn time(ns: &Netns, prog: &str, args: &[&str]) -> f64 {
     let t0 = Instant::now();
-    let status = Command::new("ip")
-        .args(["netns", "exec", ns.name(), prog])
+    let status = ns
+        .command(prog)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -79,8 +79,9 @@ fn time(ns: &Netns, prog: &str, args: &[&str]) -> f64 {
 /// listings are; it must have received `n` entries (its one line: `rawdump N SECS RATE`).
 fn time_rawdump(ns: &Netns, prog: &str, n: usize) -> f64 {
     let t0 = Instant::now();
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns.name(), prog, "rawdump"])
+    let out = ns
+        .command(prog)
+        .arg("rawdump")
         .stderr(Stdio::null())
         .output()
         .expect("run rawdump");

@@ -6,7 +6,7 @@
 mod cli_support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use cli_support::{all_passed, compare, need_reference, ours, run, table, words, Netns, REAL};
 
@@ -58,8 +58,9 @@ impl Drop for Held {
 }
 
 fn hold(ns: &Netns) -> Held {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "python3", "-c", HOLD])
+    let mut child = ns
+        .command("python3")
+        .args(["-c", HOLD])
         .stdout(Stdio::piped())
         .spawn()
         .expect("run python3");

@@ -151,7 +151,6 @@ const LISTS: &[&str] = &[
 #[test]
 fn listings_match_conntrack_tools() {
     need_reference();
-    cli_support::connlabel();
     let ns = Netns::new("clilist");
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
     ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");

@@ -140,7 +140,6 @@ const LABEL_COMMANDS: &[&str] = &[
 #[test]
 fn label_changes_match_conntrack_tools() {
     need_reference();
-    cli_support::connlabel();
     let ns = Netns::new("clilabels");
     ns.nft("table inet l {\n chain c {\n  type filter hook output priority 0;\n  ct label set 1\n }\n}\n");
     let mut failures = Vec::new();

@@ -347,15 +347,9 @@ fn unprivileged_matches_conntrack_tools() {
         "-L dying",
     ];
     let as_nobody = |prog: &str, args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns.name(),
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-            ])
+        let out = ns
+            .command("setpriv")
+            .args(["--reuid=65534", "--regid=65534"])
             .args(["--clear-groups", "--inh-caps=-all", "bash", "-c"])
             .arg("exec -a conntrack \"$0\" \"$@\"")
             .arg(prog)

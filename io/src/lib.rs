@@ -188,7 +188,7 @@ pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
-pub use socket::{Builder, Datagram, SockFilter, Socket};
+pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]

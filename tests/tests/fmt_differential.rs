@@ -16,7 +16,7 @@ use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 use conntrack_codec::labels::LabelMap;
 use conntrack_codec::nl::{Messages, Writer};
 use conntrack_tests::scenario::{RULES, TRAFFIC};
-use conntrack_tests::{connlabel_conf, raw_dump, Netns};
+use conntrack_tests::{label_map, raw_dump, Netns};
 
 /// Entries made with `conntrack -I`, so both tools see the same table.
 const INSERTS: &[&str] = &[
@@ -188,7 +188,8 @@ fn output_for(option: &str, labels: bool) -> Output {
 
 #[test]
 fn formatter_matches_conntrack_tools_for_every_option() {
-    let (map, map_loaded) = connlabel_conf();
+    // conntrack -L reads the tests' label map (see conntrack_tests): the same names.
+    let map = label_map();
     let ns = setup();
     let sock = ns.socket();
     let mut req = [0u8; 64];
@@ -216,7 +217,7 @@ fn formatter_matches_conntrack_tools_for_every_option() {
     ];
     let mut report = BTreeMap::new();
     for option in options {
-        let out = output_for(option, map_loaded);
+        let out = output_for(option, true);
         let mine = ours(&entries, &out, &map);
         let tools = theirs(&ns, option);
         assert_eq!(mine.len(), tools.len(), "-o {option}: line counts differ");

@@ -549,8 +549,13 @@ fn open(args: &Args) -> Result<Events, Error> {
     }
     let events = Events::subscribe(sock, args.groups)?;
     if let Some(bytes) = args.buffer {
-        let got = events.set_rcvbuf(bytes)?;
-        eprintln!("ctevents: receive queue of {got} bytes");
+        let got = events.socket().set_rcvbuf_report(bytes)?;
+        let how = if got.forced {
+            ""
+        } else {
+            " (SO_RCVBUFFORCE refused: SO_RCVBUF, capped at net.core.rmem_max)"
+        };
+        eprintln!("ctevents: receive queue of {} bytes{how}", got.effective);
     }
     if args.reliable {
         events.set_reliable(true)?;

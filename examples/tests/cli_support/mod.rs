@@ -29,8 +29,8 @@ pub struct Run {
 }
 
 fn command(ns: &Netns, prog: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns.name(), "bash", "-c"])
+    let mut c = ns.command("bash");
+    c.arg("-c")
         .arg("exec -a conntrack \"$0\" \"$@\"")
         .arg(prog)
         .args(args);
@@ -337,9 +337,4 @@ pub fn need_reference() {
         std::path::Path::new(REAL).exists(),
         "{REAL} (Debian package conntrack 1.4.7) is needed for the differential tests"
     );
-}
-
-/// Makes sure the label map conntrack-tools reads exists (see `conntrack_tests`).
-pub fn connlabel() {
-    let _ = conntrack_tests::connlabel_conf();
 }

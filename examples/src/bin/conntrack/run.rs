@@ -550,9 +550,10 @@ impl Ctx {
         if let Some(e) = error {
             return Err(e);
         }
-        // ctnetlink never marks its dumps interrupted; a table that changes meanwhile is
-        // the race 1.4.7 has too.
-        let _ = res.map_err(|e| failed(&e, c2.command))?;
+        // ctnetlink (Linux 6.18) never marks its dumps interrupted; a table that changes
+        // meanwhile is the race 1.4.7 has too. Should a kernel mark one, what was deleted is
+        // printed and the command fails with EINTR, as 1.4.7's dump does.
+        let summary = res.map_err(|e| failed(&e, c2.command))?;
         let mut start = 0;
         for (i, r) in results.into_iter().enumerate() {
             let end = ends.get(i).copied().unwrap_or(start);
@@ -566,6 +567,9 @@ impl Ctx {
                 None => return Err(build_failed(libc::EIO, c2.command)),
             }
             start = end;
+        }
+        if summary.interrupted {
+            return Err(build_failed(libc::EINTR, c2.command));
         }
         Ok(())
     }
@@ -608,7 +612,8 @@ impl Ctx {
         if let Some(e) = error {
             return Err(e);
         }
-        let _ = res.map_err(|e| failed(&e, c2.command))?;
+        // As for -D: an interrupted dump (never on Linux 6.18) fails the command at the end.
+        let summary = res.map_err(|e| failed(&e, c2.command))?;
         let mut results: Vec<Option<Result<(), IoError>>> = vec![None; reqs.len()];
         let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
         bulk_queue(sock);
@@ -686,6 +691,9 @@ impl Ctx {
                 _ => {}
             }
             self.counter += 1;
+        }
+        if summary.interrupted {
+            return Err(build_failed(libc::EINTR, c2.command));
         }
         Ok(())
     }
