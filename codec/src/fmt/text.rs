@@ -4,8 +4,6 @@
 use core::fmt::{self, Display, Formatter, Write};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use heapless::Vec;
-
 /// How many bytes of a line are gathered before they go to the formatter.
 const CAP: usize = 512;
 
@@ -15,13 +13,14 @@ const CAP: usize = 512;
 /// also keeps the state of the library's field separator: [`Text::sep`] writes a space
 /// before every field but the first.
 ///
-/// The buffer holds bytes: whole strings and ASCII digits, never part of a string (a piece
-/// that does not fit what is left is written after flushing, or directly if it is longer
-/// than the buffer), so it always holds UTF-8, checked once per flush. [`Text::finish`]
-/// hands over what is left.
+/// Numbers and addresses are written digit by digit straight into the buffer. The buffer
+/// holds whole strings and ASCII, never part of a string (a piece that does not fit what is
+/// left is written after flushing, or directly if it is longer than the buffer), so it
+/// always holds UTF-8, checked once per flush. [`Text::finish`] hands over what is left.
 pub(crate) struct Text<'f, 'b> {
     f: &'f mut Formatter<'b>,
-    buf: Vec<u8, CAP>,
+    buf: [u8; CAP],
+    len: usize,
     first: bool,
 }
 
@@ -31,7 +30,8 @@ impl<'f, 'b> Text<'f, 'b> {
     pub(crate) fn new(f: &'f mut Formatter<'b>) -> Self {
         Text {
             f,
-            buf: Vec::new(),
+            buf: [0; CAP],
+            len: 0,
             first: true,
         }
     }
@@ -39,10 +39,11 @@ impl<'f, 'b> Text<'f, 'b> {
     /// Hands what is buffered to the formatter.
     #[inline]
     fn flush(&mut self) -> fmt::Result {
-        if !self.buf.is_empty() {
-            let text = core::str::from_utf8(&self.buf).map_err(|_| fmt::Error)?;
+        if self.len > 0 {
+            let bytes = self.buf.get(..self.len).unwrap_or_default();
+            let text = core::str::from_utf8(bytes).map_err(|_| fmt::Error)?;
             self.f.write_str(text)?;
-            self.buf.clear();
+            self.len = 0;
         }
         Ok(())
     }
@@ -56,25 +57,28 @@ impl<'f, 'b> Text<'f, 'b> {
         self.flush()
     }
 
-    /// Appends ASCII bytes (digits, punctuation), which fit in the buffer.
+    /// The next `n` bytes of the buffer, taken (after a flush if they do not fit); an error
+    /// if `n` is more than the buffer holds.
     #[inline]
-    fn ascii(&mut self, b: &[u8]) -> fmt::Result {
-        if self.buf.extend_from_slice(b).is_err() {
+    fn room(&mut self, n: usize) -> Result<&mut [u8], fmt::Error> {
+        if self.len.saturating_add(n) > CAP {
             self.flush()?;
-            self.buf.extend_from_slice(b).map_err(|_| fmt::Error)?;
         }
-        Ok(())
+        let start = self.len;
+        let end = start.saturating_add(n);
+        let dst = self.buf.get_mut(start..end).ok_or(fmt::Error)?;
+        self.len = end;
+        Ok(dst)
     }
 
     /// Appends `s`.
     #[inline]
     pub(crate) fn str(&mut self, s: &str) -> fmt::Result {
-        if self.buf.extend_from_slice(s.as_bytes()).is_err() {
+        if s.len() > CAP {
             self.flush()?;
-            if self.buf.extend_from_slice(s.as_bytes()).is_err() {
-                return self.f.write_str(s);
-            }
+            return self.f.write_str(s);
         }
+        self.room(s.len())?.copy_from_slice(s.as_bytes());
         Ok(())
     }
 
@@ -82,7 +86,9 @@ impl<'f, 'b> Text<'f, 'b> {
     #[inline]
     pub(crate) fn char(&mut self, c: char) -> fmt::Result {
         let mut utf8 = [0u8; 4];
-        self.ascii(c.encode_utf8(&mut utf8).as_bytes())
+        let bytes = c.encode_utf8(&mut utf8).as_bytes();
+        self.room(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
     }
 
     /// Starts a field: a space unless it is the first of the line.
@@ -115,18 +121,29 @@ impl<'f, 'b> Text<'f, 'b> {
     /// `v` in decimal (`{}`).
     #[inline]
     pub(crate) fn dec(&mut self, v: impl Into<u64>) -> fmt::Result {
-        let mut digits = [0u8; 20];
-        self.ascii(decimal(v.into(), &mut digits))
+        let v = v.into();
+        decimal(v, self.room(decimal_len(v))?);
+        Ok(())
     }
 
     /// `v` in lower-case hexadecimal, with `0x` if `prefix` (`{:x}`, `{:#x}`).
     #[inline]
     pub(crate) fn hex(&mut self, v: u32, prefix: bool) -> fmt::Result {
-        let mut digits = [0u8; 8];
         if prefix {
-            self.ascii(b"0x")?;
+            self.str("0x")?;
         }
-        self.ascii(hexadecimal(v, &mut digits))
+        // One digit per 4 bits, at least one.
+        let bits = u32::BITS.saturating_sub(v.leading_zeros()).max(1);
+        let n = usize::try_from(bits.div_ceil(4)).unwrap_or(8);
+        let mut rest = v;
+        for slot in self.room(n)?.iter_mut().rev() {
+            *slot = HEX_DIGITS
+                .get(usize::try_from(rest & 0xf).unwrap_or(0))
+                .copied()
+                .unwrap_or(b'0');
+            rest >>= 4;
+        }
+        Ok(())
     }
 
     /// `s` left-aligned in `width` columns (`{:<width}`).
@@ -148,27 +165,36 @@ impl<'f, 'b> Text<'f, 'b> {
         }
     }
 
-    /// Dotted decimal, written into a local array and appended at once.
+    /// Dotted decimal, written straight into the buffer.
     fn ipv4(&mut self, a: Ipv4Addr) -> fmt::Result {
-        let mut out = [0u8; 15];
-        let mut len = 0usize;
-        for (i, octet) in a.octets().into_iter().enumerate() {
-            let mut digits = [0u8; 4];
-            let d = three_digits(octet, &mut digits);
-            let dot = usize::from(i != 0);
-            let piece = digits.get(d..).unwrap_or_default();
-            let end = len.saturating_add(dot).saturating_add(piece.len());
-            if let Some(dst) = out.get_mut(len..end) {
-                if let Some((first, rest)) = dst.split_first_mut().filter(|_| dot == 1) {
-                    *first = b'.';
-                    rest.copy_from_slice(piece);
-                } else {
-                    dst.copy_from_slice(piece);
+        let octets = a.octets();
+        let n = octets
+            .iter()
+            .fold(3usize, |n, &o| n.saturating_add(octet_len(o)));
+        let mut dst = self.room(n)?.iter_mut();
+        for (i, o) in octets.into_iter().enumerate() {
+            if i != 0 {
+                if let Some(dot) = dst.next() {
+                    *dot = b'.';
                 }
             }
-            len = end;
+            // Each digit is below 10: its ASCII code is `0x30 | digit`.
+            let (hundreds, tens, ones) = (o / 100, o / 10 % 10, o % 10);
+            if o >= 100 {
+                if let Some(d) = dst.next() {
+                    *d = b'0' | hundreds;
+                }
+            }
+            if o >= 10 {
+                if let Some(d) = dst.next() {
+                    *d = b'0' | tens;
+                }
+            }
+            if let Some(d) = dst.next() {
+                *d = b'0' | ones;
+            }
         }
-        self.ascii(out.get(..len).unwrap_or_default())
+        Ok(())
     }
 
     /// `inet_ntop`'s IPv6: the first of the longest runs of two or more zero groups becomes
@@ -229,55 +255,33 @@ impl Write for Text<'_, '_> {
     }
 }
 
-/// The decimal digits of a byte at the end of `digits` (whose first byte stays unused);
-/// returns where they start.
+/// Lower-case hexadecimal digits.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// How many decimal digits `v` has.
 #[inline]
-fn three_digits(v: u8, digits: &mut [u8; 4]) -> usize {
-    let [_, hundreds, tens, ones] = digits;
-    // Each digit is below 10: its ASCII code is `0x30 | digit`.
-    *hundreds = b'0' | (v / 100);
-    *tens = b'0' | (v / 10 % 10);
-    *ones = b'0' | (v % 10);
-    match v {
-        100.. => 1,
-        10.. => 2,
-        _ => 3,
-    }
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10()
+        .map_or(1, |l| usize::try_from(l).unwrap_or(19).saturating_add(1))
 }
 
-/// The decimal digits of `v`, written at the end of `digits`.
+/// How many decimal digits a byte has.
 #[inline]
-fn decimal(mut v: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut start = digits.len();
-    for slot in digits.iter_mut().rev() {
+fn octet_len(o: u8) -> usize {
+    1usize
+        .saturating_add(usize::from(o >= 10))
+        .saturating_add(usize::from(o >= 100))
+}
+
+/// Writes the decimal digits of `v` into `dst` (the last ones, if `dst` is short of
+/// [`decimal_len`]).
+#[inline]
+fn decimal(mut v: u64, dst: &mut [u8]) {
+    for slot in dst.iter_mut().rev() {
         // `v % 10` is below 10: the digit's ASCII code is `0x30 | digit`.
         *slot = b'0' | u8::try_from(v % 10).unwrap_or(0);
-        start = start.saturating_sub(1);
         v /= 10;
-        if v == 0 {
-            break;
-        }
     }
-    digits.get(start..).unwrap_or_default()
-}
-
-/// The lower-case hexadecimal digits of `v`, written at the end of `digits`.
-#[inline]
-fn hexadecimal(mut v: u32, digits: &mut [u8; 8]) -> &[u8] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut start = digits.len();
-    for slot in digits.iter_mut().rev() {
-        *slot = HEX
-            .get(usize::try_from(v & 0xf).unwrap_or(0))
-            .copied()
-            .unwrap_or(b'0');
-        start = start.saturating_sub(1);
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    digits.get(start..).unwrap_or_default()
 }
 
 /// An address as glibc's `inet_ntop` writes it (IPv6 differs from `Ipv6Addr`'s `Display`
