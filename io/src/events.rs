@@ -385,6 +385,10 @@ pub struct EventStats {
     pub foreign: u64,
     /// Times the drop counter was read.
     pub drop_checks: u64,
+    /// Times the kernel reported an overrun of the receive queue (`recvmsg` failed with
+    /// `ENOBUFS`; never with `NETLINK_NO_ENOBUFS` on). One overrun may lose many events;
+    /// `conntrack -E` warns once per overrun.
+    pub overruns: u64,
 }
 
 /// A socket subscribed to conntrack and expectation events; see the module documentation.
@@ -734,6 +738,7 @@ impl Events {
                     }
                 }
                 Err(Error::Overrun) => {
+                    self.stats.overruns = self.stats.overruns.saturating_add(1);
                     if self.drops_seen.is_none() {
                         return Ok(Step::Lost(self.lost(1, false, LossCause::QueueFull)));
                     }

@@ -11,6 +11,7 @@
 //! never written.
 
 pub mod alloc;
+pub mod cli_golden;
 pub mod scenario;
 
 use std::io::{BufRead, BufReader, Read};

@@ -461,6 +461,10 @@ fn bad_parameters_give_one_line_and_status_2() {
         &["--frobnicate"],
         &["expect", "-p", "tcp"],
         &["stray"],
+        // Sizes a socket option's int cannot hold (the kernel took them as a tiny queue).
+        &["-b", "2147483648"],
+        &["-b", "4294967295"],
+        &["-b", "0"],
     ] {
         let out = Command::new(&ours).args(args).output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();

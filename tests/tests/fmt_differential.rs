@@ -169,14 +169,14 @@ fn theirs(ns: &Netns, option: &str) -> Vec<String> {
 }
 
 fn output_for(option: &str, labels: bool) -> Output {
-    let mut out = conntrack_examples::output_now();
+    let mut out = conntrack_io::clock::output_now();
     for o in option.split(',').filter(|o| !o.is_empty()) {
         match o {
             "extended" => out.extended = true,
             "id" => out.id = true,
             "ktimestamp" => out.ktimestamp = true,
             // `-o timestamp` only prefixes events; a listing ignores it.
-            "timestamp" => out.event_time = Some(conntrack_examples::now_micros()),
+            "timestamp" => out.event_time = Some(conntrack_io::clock::now_micros()),
             "labels" => out.labels = labels,
             "save" => out.style = Style::Save,
             "xml" => out.style = Style::Xml,
