@@ -199,6 +199,17 @@ fn formatting(c: &mut Criterion) {
             s.0
         })
     });
+    g.bench_function("view", |b| {
+        b.iter(|| {
+            let mut s = Sink(0);
+            for m in entries() {
+                let v = Conntrack::parse(black_box(m)).expect("view");
+                let line = CtLine::from_view(&v, Origin::Dump, &out, &()).expect("line");
+                writeln!(s, "{line}").expect("sink");
+            }
+            s.0
+        })
+    });
     g.finish();
 }
 

@@ -88,7 +88,7 @@
 )]
 // The one crate-wide exception, for unit tests only (`cfg(test)`): a test indexes fixtures,
 // unwraps and panics, since a failed assertion is how it reports. The library itself stays
-// under the deny list above; the only other allow of these lints is on `fmt::civil`, whose
+// under the deny list above; the only other allow of these lints is on `fmt::time::civil`, whose
 // comment shows that its i128 arithmetic cannot overflow.
 #![cfg_attr(
     test,

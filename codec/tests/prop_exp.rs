@@ -7,6 +7,42 @@ use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::nfnl::{exp_msg, msg_type, Subsystem};
 use conntrack_codec::nl::{Messages, Writer};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+
+/// The strategy is checked against the attribute table (see `prop_ct.rs`).
+#[test]
+fn strategy_covers_every_attribute_of_the_table() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = common::expect();
+    let mut seen = std::collections::BTreeSet::<u16>::new();
+    for _ in 0..64 {
+        let e = strategy.new_tree(&mut runner).unwrap().current();
+        let mut buf = vec![0u8; 4096];
+        let mut w = Writer::new(&mut buf);
+        e.emit(
+            &mut w,
+            msg_type(Subsystem::CtnetlinkExp, exp_msg::NEW),
+            0,
+            1,
+        )
+        .unwrap();
+        let msg = Messages::new(w.written()).next().unwrap().unwrap();
+        let view = Expect::parse(msg).unwrap();
+        seen.extend(
+            ExpectRepr::ATTRIBUTES
+                .iter()
+                .copied()
+                .filter(|k| view.attr(*k).is_some()),
+        );
+    }
+    for kind in ExpectRepr::ATTRIBUTES {
+        assert!(
+            seen.contains(kind),
+            "the strategy never makes attribute {kind}"
+        );
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

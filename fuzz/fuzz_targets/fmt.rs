@@ -1,7 +1,9 @@
 //! The text formatter over everything that parses: `CtLine` in every `Style` with the
 //! options, origin, userspace suffix and label map the input chooses, `ExpLine`, and the
 //! `conntrack -S` lines, written into a sink that never allocates. Writing into a sink that
-//! never fails must succeed; writing into one that fails part-way must not panic.
+//! never fails must succeed; writing into one that fails part-way must not panic. Lines are
+//! made from the zero-copy views and from the reprs: when the repr of a message parses, the
+//! view's line must parse too and be the same text.
 //!
 //! Input: a 16-byte prefix of options (see `Options::read`), optionally a `connlabel.conf`
 //! text, then netlink bytes as received.
@@ -9,8 +11,8 @@
 
 use core::fmt::Write;
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, ExpStatsCpu, StatsCpu};
-use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::ct::{Conntrack, ConntrackRepr, EventKind, ExpStatsCpu, StatsCpu};
+use conntrack_codec::exp::{Expect, ExpectRepr};
 use conntrack_codec::fmt::{
     CtLine, ExpLine, ExpStatsCpuLine, Origin, Output, StatsCpuLine, Style, Userspace,
 };
@@ -98,24 +100,54 @@ fuzz_target!(|data: &[u8]| {
         let Ok(nf) = NfMsg::new_checked(msg) else {
             continue;
         };
-        if let Ok(r) = ConntrackRepr::parse(&nf) {
-            for style in [Style::Default, Style::Save, Style::Xml] {
-                let out = Output { style, ..opts.out };
-                render(
-                    &CtLine::new(&r, opts.origin, &out, &map).userspace(userspace),
-                    opts.fail_after,
+        let repr = ConntrackRepr::parse(&nf);
+        let view = Conntrack::new_checked(nf);
+        for style in [Style::Default, Style::Save, Style::Xml] {
+            let out = Output { style, ..opts.out };
+            let from_view = view
+                .as_ref()
+                .ok()
+                .map(|v| CtLine::from_view(v, opts.origin, &out, &map));
+            if let Some(Ok(line)) = &from_view {
+                render(line, opts.fail_after);
+            }
+            if let Ok(r) = &repr {
+                let line = CtLine::new(r, opts.origin, &out, &map).userspace(userspace);
+                render(&line, opts.fail_after);
+                render(&CtLine::new(r, opts.origin, &out, &()), opts.fail_after);
+                let Some(Ok(from_view)) = from_view else {
+                    let error = from_view.map(|r| r.err());
+                    panic!("the repr parses, the view's line does not: {error:?}");
+                };
+                assert_eq!(
+                    from_view.userspace(userspace).to_string(),
+                    line.to_string(),
+                    "the view's line and the repr's differ"
                 );
-                render(&CtLine::new(&r, opts.origin, &out, &()), opts.fail_after);
             }
         }
-        if let Ok(e) = ExpectRepr::parse(&nf) {
-            let event = match opts.origin {
-                Origin::Event(k) => Some(k),
-                _ => None,
-            };
-            for style in [Style::Default, Style::Save, Style::Xml] {
-                let out = Output { style, ..opts.out };
-                render(&ExpLine::new(&e, event, &out), opts.fail_after);
+        let event = match opts.origin {
+            Origin::Event(k) => Some(k),
+            _ => None,
+        };
+        let repr = ExpectRepr::parse(&nf);
+        let view = Expect::new_checked(nf);
+        for style in [Style::Default, Style::Save, Style::Xml] {
+            let out = Output { style, ..opts.out };
+            let from_view = view
+                .as_ref()
+                .ok()
+                .map(|v| ExpLine::from_view(v, event, &out));
+            if let Some(Ok(line)) = &from_view {
+                render(line, opts.fail_after);
+            }
+            if let Ok(e) = &repr {
+                let line = ExpLine::new(e, event, &out);
+                render(&line, opts.fail_after);
+                let Some(Ok(from_view)) = from_view else {
+                    panic!("the repr parses, the view's line does not");
+                };
+                assert_eq!(from_view.to_string(), line.to_string());
             }
         }
         if let Ok(s) = StatsCpu::parse(&nf) {

@@ -119,6 +119,7 @@ pub fn ct_every_getter(v: &Conntrack<'_>, repr: Option<&ConntrackRepr>) {
     let seq_orig = v.seq_adj_orig();
     let seq_reply = v.seq_adj_reply();
     let synproxy = v.synproxy();
+    let helper = v.helper();
     let helper_name = v.helper_name();
     let helper_info = v.helper_info();
     let secctx = v.secctx();
@@ -160,6 +161,7 @@ pub fn ct_every_getter(v: &Conntrack<'_>, repr: Option<&ConntrackRepr>) {
     let name_agrees = |view: Result<Option<&str>, conntrack_codec::Error>, repr: &str| {
         view == Ok(Some(repr)) || (repr.is_empty() && view == Ok(None))
     };
+    assert_eq!(helper, Ok(r.helper.clone()));
     match &r.helper {
         Some(h) => {
             assert!(

@@ -5,8 +5,10 @@
 //! every received message to a state machine of [`conntrack_codec::session`], which decides
 //! what it is; the messages are parsed in place in the socket's receive buffer.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{flags, Messages, NlMsg, NlMsgHeader, Writer};
@@ -16,7 +18,7 @@ use conntrack_codec::session::{
 use nix::sys::socket::MsgFlags;
 
 use crate::error::{Error, KernelError, Result};
-use crate::socket::{recv_datagram, Socket};
+use crate::socket::{recv_datagram, Datagram, Socket};
 
 /// What [`Socket::dump`] reports when the dump ended well.
 ///
@@ -235,7 +237,11 @@ impl Socket {
         // Forged datagrams that do not even parse are counted by `receive`, the others by
         // the dump's gate: the summary reports both.
         let foreign_before = self.foreign;
-        let drained = self.receive(&mut h);
+        let drained = if self.read_ahead {
+            self.receive_ahead(&mut h)
+        } else {
+            self.receive(&mut h)
+        };
         self.foreign = self.foreign.saturating_add(h.dump.foreign());
         if let Drained::Empty { overrun } = drained? {
             h.fail(lost(overrun));
@@ -525,42 +531,209 @@ impl Socket {
                 }
                 Err(e) => return Err(e),
             };
-            let from_kernel = d.sender == KERNEL_PORTID;
-            if d.truncated && from_kernel {
-                h.fail(Error::Truncated {
-                    size: d.size,
-                    capacity: self.rx.len(),
-                });
+            let bytes = self.rx.get(..d.len).unwrap_or_default();
+            deliver(h, &mut self.foreign, &d, bytes, self.rx.len());
+        }
+        Ok(Drained::Finished)
+    }
+}
+
+/// Hands the messages of one received datagram to `h`: a truncated datagram from the
+/// kernel fails the operation (its whole messages are still handed over: they may end it);
+/// an empty datagram, and a malformed message (which ends the datagram) from anyone but the
+/// kernel, are counted in `foreign`; a malformed message from the kernel fails the
+/// operation.
+fn deliver<H: Handler>(h: &mut H, foreign: &mut u64, d: &Datagram, bytes: &[u8], capacity: usize) {
+    let from_kernel = d.sender == KERNEL_PORTID;
+    if d.truncated && from_kernel {
+        h.fail(Error::Truncated {
+            size: d.size,
+            capacity,
+        });
+    }
+    // A datagram without a single byte (only a process can send one) holds no message for
+    // the handler to count: it is counted here.
+    if d.len == 0 {
+        *foreign = foreign.saturating_add(1);
+        return;
+    }
+    let mut msgs = Messages::new(bytes);
+    loop {
+        let offset = msgs.offset();
+        match msgs.next() {
+            None => break,
+            Some(Ok(msg)) => h.on_message(d.sender, msg, offset),
+            Some(Err(error)) => {
+                if !from_kernel {
+                    *foreign = foreign.saturating_add(1);
+                } else if !d.truncated {
+                    h.fail(Error::Codec {
+                        error,
+                        offset: Some(offset),
+                    });
+                }
+                break;
             }
-            // A datagram without a single byte (only a process can send one) holds no message
-            // for the handler to count: it is counted here.
-            if d.len == 0 {
-                self.foreign = self.foreign.saturating_add(1);
-                continue;
+        }
+    }
+}
+
+/// How many buffers a read-ahead dump passes between its two threads: the one being
+/// handled, the one being received, and two queued.
+const AHEAD_BUFFERS: usize = 4;
+
+/// What the receiving thread of a read-ahead dump hands over.
+enum Ahead {
+    /// A datagram, in a buffer of the pool.
+    Datagram(Box<[u8]>, Datagram),
+    /// The receive queue is empty; `overrun` if the kernel reported `ENOBUFS` meanwhile.
+    Empty { overrun: bool },
+    /// `recvmsg` failed.
+    Failed(Error),
+}
+
+/// A queue between the two threads of a read-ahead dump. It has room for every buffer in
+/// circulation and one last word, so pushing never waits; its room is allocated when it is
+/// made, so passing a buffer allocates nothing. Closing it wakes the reader, which gets
+/// what is left and then `None`.
+struct Queue<T> {
+    state: Mutex<(VecDeque<T>, bool)>,
+    ready: Condvar,
+}
+
+impl<T> Queue<T> {
+    fn new() -> Self {
+        Queue {
+            state: Mutex::new((VecDeque::with_capacity(AHEAD_BUFFERS + 1), false)),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item`, or gives it back if the queue is closed.
+    fn push(&self, item: T) -> std::result::Result<(), T> {
+        let mut state = self.lock();
+        if state.1 {
+            return Err(item);
+        }
+        state.0.push_back(item);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next item; waits for one; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(item) = state.0.pop_front() {
+                return Some(item);
             }
-            // The whole messages of a truncated datagram are still read: they may end the
-            // operation.
-            let mut msgs = Messages::new(self.rx.get(..d.len).unwrap_or_default());
-            loop {
-                let offset = msgs.offset();
-                match msgs.next() {
-                    None => break,
-                    Some(Ok(msg)) => h.on_message(d.sender, msg, offset),
-                    Some(Err(error)) => {
-                        if !from_kernel {
-                            self.foreign = self.foreign.saturating_add(1);
-                        } else if !d.truncated {
-                            h.fail(Error::Codec {
-                                error,
-                                offset: Some(offset),
-                            });
+            if state.1 {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Closes a queue when dropped: when its side is done, returns early or unwinds.
+struct CloseOnDrop<'q, T>(&'q Queue<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl Socket {
+    /// [`Socket::receive`] with the receiving on a second thread, which reads the next
+    /// datagrams (into a pool of buffers) while this one hands the current one to `h`.
+    ///
+    /// The receiving thread stops at the first empty queue, as `receive` does: by then
+    /// the kernel has queued every part of the dump (it queues the next part inside the
+    /// `recvmsg` that takes the previous one). What is received after `h` finished is
+    /// dropped and counted as foreign.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `recvmsg`. Everything else goes to `h.fail`.
+    fn receive_ahead<H: Handler>(&mut self, h: &mut H) -> Result<Drained> {
+        let capacity = self.rx.len();
+        let fd = self.fd.as_fd();
+        let full = Queue::<Ahead>::new();
+        let free = Queue::<Box<[u8]>>::new();
+        for _ in 0..AHEAD_BUFFERS {
+            // The queue has room for all of them and is open: this cannot fail.
+            let _ = free.push(vec![0; capacity].into_boxed_slice());
+        }
+        let mut foreign = 0u64;
+        let (drained, overruns) = std::thread::scope(|scope| {
+            let receiver = scope.spawn(|| {
+                let _closing = CloseOnDrop(&full);
+                let mut overruns = 0u64;
+                let mut overrun = false;
+                // Ends when the queue is empty, on an error, or when the other side is gone.
+                while let Some(mut buf) = free.pop() {
+                    let next = loop {
+                        match recv_datagram(fd, &mut buf, MsgFlags::MSG_DONTWAIT) {
+                            Ok(d) => break Ahead::Datagram(buf, d),
+                            Err(Error::Overrun) => {
+                                overrun = true;
+                                overruns += 1;
+                            }
+                            Err(Error::WouldBlock) => break Ahead::Empty { overrun },
+                            Err(e) => break Ahead::Failed(e),
                         }
+                    };
+                    let last = !matches!(next, Ahead::Datagram(..));
+                    if full.push(next).is_err() || last {
                         break;
                     }
                 }
+                overruns
+            });
+            let closing = CloseOnDrop(&free);
+            let mut drained = Ok(Drained::Finished);
+            while let Some(next) = full.pop() {
+                match next {
+                    Ahead::Datagram(buf, d) => {
+                        let bytes = buf.get(..d.len).unwrap_or_default();
+                        if h.is_finished() {
+                            let n = Messages::new(bytes).count();
+                            foreign = foreign.saturating_add(u64::try_from(n).unwrap_or(0));
+                        } else {
+                            deliver(h, &mut foreign, &d, bytes, capacity);
+                        }
+                        // Back to the receiver, unless it is gone (then it is dropped).
+                        let _ = free.push(buf);
+                    }
+                    Ahead::Empty { overrun } if !h.is_finished() => {
+                        drained = Ok(Drained::Empty { overrun });
+                    }
+                    Ahead::Empty { .. } => {}
+                    Ahead::Failed(e) => drained = Err(e),
+                }
             }
-        }
-        Ok(Drained::Finished)
+            drop(closing);
+            let overruns = receiver
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (drained, overruns)
+        });
+        self.foreign = self.foreign.saturating_add(foreign);
+        self.overruns = self.overruns.saturating_add(overruns);
+        drained
     }
 }
 

@@ -352,6 +352,45 @@ pub fn kernel_errno<T: std::fmt::Debug>(r: Result<T, conntrack_io::Error>) -> co
     }
 }
 
+/// Entry `i` of the tables the allocation tests fill: an IPv4 TCP flow, as `ctbench` makes
+/// them (distinct for every `i` below 2^32).
+pub fn bench_entry(i: u32) -> conntrack_codec::ct::ConntrackRepr {
+    use conntrack_codec::ct::{ConntrackRepr, Tuple};
+    let orig = Tuple::tcp(
+        std::net::Ipv4Addr::from(0x0a00_0000 | (i >> 16)).into(),
+        std::net::Ipv4Addr::from(0x0b00_0000 | (i & 0xffff)).into(),
+        u16::try_from(1024 + i % 60000).expect("port"),
+        80,
+    );
+    ConntrackRepr {
+        family: 2,
+        orig: Some(orig),
+        reply: Some(orig.inverted()),
+        timeout: Some(600),
+        mark: Some(i),
+        ..ConntrackRepr::default()
+    }
+}
+
+/// Creates entries [`bench_entry`]`(from..to)` in bulk, with per-datagram acknowledgements;
+/// panics if one fails.
+pub fn bulk_create(sock: &mut Socket, from: u32, to: u32) {
+    let n = usize::try_from(to - from).expect("count");
+    let summary = sock
+        .bulk_with_acks(
+            n,
+            1024,
+            conntrack_io::Acks::PerDatagram,
+            |i, w, seq| {
+                let i = u32::try_from(i).expect("index");
+                conntrack_codec::ct::request::create(w, seq, &bench_entry(from + i)).map(drop)
+            },
+            |i, r| r.unwrap_or_else(|e| panic!("create {i}: {e}")),
+        )
+        .expect("bulk");
+    assert_eq!(summary.succeeded, n);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,7 +1,10 @@
 //! Listing, updating and deleting a large table with conntrack-tools 1.4.7 and with
 //! `conntrack`, side by side in a throwaway namespace, several runs interleaved; prints the
 //! medians and the ratios; and the peak memory (RSS) of `-U` and `-D` of each on a table of
-//! 250,000 entries. Ignored by default (it takes a while): run it with `scripts/cli-bench`,
+//! 250,000 entries. With `CLI_BENCH_RAWDUMP` naming the C yardstick (`bench/ctbench.c`,
+//! which `scripts/cli-bench` builds), its `rawdump` (a bare receive loop over the same dump:
+//! the kernel's limit) joins the listing runs, and our `-L` is given as a multiple of its
+//! time. Ignored by default (it takes a while): run it with `scripts/cli-bench`,
 //! or `cargo test --release -p conntrack-tests --test cli_bench -- --ignored --nocapture`.
 //! `CLI_BENCH_ENTRIES` (default 100000) and `CLI_BENCH_RUNS` (default 5) change the size
 //! and the number of runs of the timings, `CLI_BENCH_RSS_ENTRIES` (default 250000) the
@@ -97,6 +100,27 @@ fn peak_rss(ns: &Netns, prog: &str, args: &[&str]) -> (u64, String) {
     (rss, last)
 }
 
+/// Seconds one run of the C yardstick's `rawdump` takes in the namespace, started as the
+/// listings are; it must have received `n` entries (its one line: `rawdump N SECS RATE`).
+fn time_rawdump(ns: &Netns, prog: &str, n: usize) -> f64 {
+    let t0 = Instant::now();
+    let out = ns
+        .command(prog)
+        .arg("rawdump")
+        .stderr(Stdio::null())
+        .output()
+        .expect("run rawdump");
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{prog} rawdump failed");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let count = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<usize>().ok());
+    assert_eq!(count, Some(n), "rawdump: {line}");
+    secs
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -109,25 +133,33 @@ fn list_update_and_delete_side_by_side() {
     let n = env("CLI_BENCH_ENTRIES", 100_000);
     let runs = env("CLI_BENCH_RUNS", 5);
     let ns = Netns::new("clibench");
-    let (mut list_real, mut list_ours, mut del_real, mut del_ours) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let rawdump = std::env::var("CLI_BENCH_RAWDUMP").ok();
+    let (mut list_real, mut list_ours, mut list_raw, mut del_real, mut del_ours) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut upd_real, mut upd_ours) = (Vec::new(), Vec::new());
+    let mut ratios = Vec::new();
     fill(&ns, n);
     for run in 0..runs {
-        // Interleaved, the order swapped every run.
+        // Interleaved: the three listings in an order rotated every run, then the deletes in
+        // an order swapped every run.
+        let (mut ours_t, mut raw_t) = (None, None);
+        for i in 0..3 {
+            match (run + i) % 3 {
+                0 => list_real.push(time(&ns, REAL, &["-L"])),
+                1 => ours_t = Some(time(&ns, ours(), &["-L"])),
+                _ => raw_t = rawdump.as_deref().map(|r| time_rawdump(&ns, r, n)),
+            }
+        }
+        list_ours.extend(ours_t);
+        list_raw.extend(raw_t);
+        if let (Some(o), Some(r)) = (ours_t, raw_t) {
+            ratios.push(o / r);
+        }
         let order: [(&str, bool); 2] = if run % 2 == 0 {
             [(REAL, true), (ours(), false)]
         } else {
             [(ours(), false), (REAL, true)]
         };
-        for (prog, real) in order {
-            let t = time(&ns, prog, &["-L"]);
-            if real {
-                list_real.push(t)
-            } else {
-                list_ours.push(t)
-            }
-        }
         for (prog, real) in order {
             let t = time(&ns, prog, &["-D"]);
             if real {
@@ -155,6 +187,18 @@ fn list_update_and_delete_side_by_side() {
         "  conntrack -D   conntrack-tools 1.4.7 {dr:.3} s   ours {d_o:.3} s   {:.2}x faster",
         dr / d_o
     );
+    match rawdump {
+        Some(_) => println!(
+            "  raw dump (C yardstick's rawdump) {:.3} s: our conntrack -L takes {:.3}x its time \
+             (median of the per-run ratios; target: at most 1.1x)",
+            median(list_raw),
+            median(ratios)
+        ),
+        None => println!(
+            "  (CLI_BENCH_RAWDUMP not set: -L not compared with the raw dump; scripts/cli-bench \
+             sets it)"
+        ),
+    }
     // 1.4.7's -U reads the replies of its updates out of step: one more datagram waits in
     // its queue after each entry, and past a few hundred entries it fails with ENOBUFS. It
     // is timed on a table it can update.

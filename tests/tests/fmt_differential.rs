@@ -1,5 +1,6 @@
 //! The formatter against conntrack-tools: the same table, listed by `conntrack -L -o X` and
-//! by our formatter from a dump, compared line by line for every output option.
+//! by our formatter from a dump (from the zero-copy views and from the reprs), compared line
+//! by line for every output option.
 //!
 //! Live: runs as root in a throwaway network namespace. Only the countdowns (the timeout,
 //! `delta-time` and XML `<deltatime>`) are masked, since a second may pass between the two
@@ -8,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use conntrack_codec::ct::{request, ConntrackRepr, Labels, Tuple};
-use conntrack_codec::exp::{self, ExpectRepr};
+use conntrack_codec::ct::{request, Conntrack, ConntrackRepr, Labels, Tuple};
+use conntrack_codec::exp::{self, Expect, ExpectRepr};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 use conntrack_codec::labels::LabelMap;
@@ -128,10 +129,25 @@ fn mask(line: &str) -> String {
     tokens.join(" ")
 }
 
-fn ours(entries: &[ConntrackRepr], out: &Output, map: &LabelMap) -> Vec<String> {
-    let mut lines: Vec<String> = entries
+/// Our lines for the dumped messages, each written twice, from the zero-copy view (as
+/// `conntrack -L` does) and from the repr; the two must be the same.
+fn ours(messages: &[Vec<u8>], out: &Output, map: &LabelMap) -> Vec<String> {
+    let mut lines: Vec<String> = messages
         .iter()
-        .map(|e| mask(&CtLine::new(e, Origin::Dump, out, map).to_string()))
+        .map(|b| {
+            let msg = Messages::new(b).next().unwrap().unwrap();
+            let view = Conntrack::parse(msg).unwrap();
+            let from_view = CtLine::from_view(&view, Origin::Dump, out, map)
+                .unwrap()
+                .to_string();
+            let repr = ConntrackRepr::parse_msg(msg).unwrap();
+            let from_repr = CtLine::new(&repr, Origin::Dump, out, map).to_string();
+            assert_eq!(
+                from_view, from_repr,
+                "the view's line and the repr's differ"
+            );
+            mask(&from_view)
+        })
         .collect();
     lines.sort();
     lines
@@ -179,10 +195,7 @@ fn formatter_matches_conntrack_tools_for_every_option() {
     let mut req = [0u8; 64];
     let mut w = Writer::new(&mut req);
     request::dump(&mut w, 1, &DumpFilter::default()).unwrap();
-    let entries: Vec<ConntrackRepr> = raw_dump(&sock, w.written())
-        .iter()
-        .map(|b| ConntrackRepr::parse_msg(Messages::new(b).next().unwrap().unwrap()).unwrap())
-        .collect();
+    let entries = raw_dump(&sock, w.written());
     assert!(
         entries.len() >= INSERTS.len() + 5,
         "only {} entries",
@@ -223,20 +236,27 @@ fn formatter_matches_conntrack_tools_for_every_option() {
     // Expectations: conntrack -L expect lists one family at a time (IPv4 by default).
     let mut w = Writer::new(&mut req);
     exp::request::dump(&mut w, 2, 0).unwrap();
-    let expectations: Vec<ExpectRepr> = raw_dump(&sock, w.written())
-        .iter()
-        .map(|b| ExpectRepr::parse_msg(Messages::new(b).next().unwrap().unwrap()).unwrap())
-        .collect();
+    let exp_messages = raw_dump(&sock, w.written());
     for (family, args) in [
         (2u8, vec!["-L", "expect"]),
         (10, vec!["-L", "expect", "-f", "ipv6"]),
     ] {
         for option in ["", "xml"] {
             let out = output_for(option, false);
-            let mut mine: Vec<String> = expectations
+            let mut mine: Vec<String> = exp_messages
                 .iter()
-                .filter(|e| e.family == family)
-                .map(|e| mask_exp(&ExpLine::new(e, None, &out).to_string()))
+                .map(|b| Expect::parse(Messages::new(b).next().unwrap().unwrap()).unwrap())
+                .filter(|v| v.family() == family)
+                .map(|v| {
+                    let from_view = ExpLine::from_view(&v, None, &out).unwrap().to_string();
+                    let repr = ExpectRepr::try_from(&v).unwrap();
+                    let from_repr = ExpLine::new(&repr, None, &out).to_string();
+                    assert_eq!(
+                        from_view, from_repr,
+                        "the view's line and the repr's differ"
+                    );
+                    mask_exp(&from_view)
+                })
                 .collect();
             mine.sort();
             let mut args = args.clone();

@@ -1,5 +1,6 @@
 //! Live tests of `Socket::dump`: completeness, early stop, forged parts, truncation, and a
-//! dump the kernel refuses. Each test runs in its own network namespace.
+//! dump the kernel refuses; the first four also with the dump reading ahead on a second
+//! thread (`Socket::set_read_ahead`). Each test runs in its own network namespace.
 
 mod io_support;
 
@@ -13,12 +14,12 @@ use io_support::{
     count_entries, create, create_entries, create_with, cta, dump_ipv4, index_of, AF_INET,
 };
 
-/// How many times each entry `0..n` was delivered by one dump.
-fn dump_histogram(sock: &mut Socket, n: u32) -> Vec<u32> {
-    let mut seen = vec![0u32; n as usize];
+/// The entries `0..n` one dump delivered, in order.
+fn dump_order(sock: &mut Socket, n: u32) -> Vec<u32> {
+    let mut order = Vec::with_capacity(n as usize);
     let summary = sock
         .dump(dump_ipv4, |entry| {
-            seen[index_of(entry) as usize] += 1;
+            order.push(index_of(entry));
             ControlFlow::Continue(())
         })
         .expect("dump");
@@ -26,7 +27,7 @@ fn dump_histogram(sock: &mut Socket, n: u32) -> Vec<u32> {
     assert!(!summary.stopped);
     assert_eq!(summary.foreign, 0);
     assert_eq!(summary.consistent(), Ok(summary));
-    seen
+    order
 }
 
 #[test]
@@ -36,8 +37,19 @@ fn dump_delivers_every_entry_exactly_once() {
     let mut sock = ns.socket();
     assert_eq!(count_entries(&mut sock), 0);
     create_entries(&mut sock, N);
-    let seen = dump_histogram(&mut sock, N);
+    let order = dump_order(&mut sock, N);
+    let mut seen = vec![0u32; N as usize];
+    for i in &order {
+        seen[*i as usize] += 1;
+    }
     assert!(seen.iter().all(|&n| n == 1));
+    // Reading ahead on a second thread: the same entries in the same order, and the socket
+    // stays usable.
+    sock.set_read_ahead(true);
+    assert_eq!(dump_order(&mut sock, N), order);
+    assert_eq!(dump_order(&mut sock, N), order);
+    sock.set_read_ahead(false);
+    assert_eq!(count_entries(&mut sock), u64::from(N));
     // Cross-check with the conntrack tool.
     let out = ns.exec("conntrack", &["-C"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), N.to_string());
@@ -49,23 +61,26 @@ fn early_stop_drains_the_dump_and_the_socket_stays_usable() {
     let ns = Netns::new("io-break");
     let mut sock = ns.socket();
     create_entries(&mut sock, N);
-    let mut taken = 0;
-    let summary = sock
-        .dump(dump_ipv4, |_| {
-            taken += 1;
-            if taken == 10 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .expect("dump");
-    assert_eq!((taken, summary.delivered, summary.stopped), (10, 10, true));
-    // The rest of the dump was read: the next request gets its own answer.
-    sock.execute(|w, seq| create(w, seq, N))
-        .expect("create after a stopped dump");
-    assert_eq!(count_entries(&mut sock), u64::from(N) + 1);
-    assert_eq!(sock.foreign_dropped(), 0);
+    for (made, ahead) in [(N, false), (N + 1, true)] {
+        sock.set_read_ahead(ahead);
+        let mut taken = 0;
+        let summary = sock
+            .dump(dump_ipv4, |_| {
+                taken += 1;
+                if taken == 10 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .expect("dump");
+        assert_eq!((taken, summary.delivered, summary.stopped), (10, 10, true));
+        // The rest of the dump was read: the next request gets its own answer.
+        sock.execute(|w, seq| create(w, seq, made))
+            .expect("create after a stopped dump");
+        assert_eq!(count_entries(&mut sock), u64::from(made) + 1);
+        assert_eq!(sock.foreign_dropped(), 0, "read ahead: {ahead}");
+    }
 }
 
 #[test]
@@ -76,36 +91,39 @@ fn forged_dump_parts_are_ignored_and_counted() {
     let forger = ns.socket();
     create_entries(&mut sock, N);
     let target = sock.portid();
-    let mut seen = vec![0u32; N as usize + 1];
-    let summary = sock
-        .dump(
-            |w, seq| {
-                // A fake entry and a fake end, queued before the real answer.
-                let mut buf = [0u8; 512];
-                let mut f = Writer::new(&mut buf);
-                let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
-                f.message(kind, flags::MULTI, seq, target, |f| {
-                    NfGenMsg {
-                        family: AF_INET,
-                        version: 0,
-                        res_id: 0,
-                    }
-                    .emit(f)
-                })?;
-                f.message(msgtype::DONE, flags::MULTI, seq, target, |f| f.raw(&[0; 4]))?;
-                forger.send_to(target, f.written()).expect("forge");
-                dump_ipv4(w, seq)
-            },
-            |entry| {
-                seen[index_of(entry) as usize] += 1;
-                ControlFlow::Continue(())
-            },
-        )
-        .expect("dump");
-    assert_eq!(summary.delivered, u64::from(N));
-    assert_eq!(summary.foreign, 2);
-    assert_eq!(sock.foreign_dropped(), 2);
-    assert!(seen[..N as usize].iter().all(|&n| n == 1));
+    for ahead in [false, true] {
+        sock.set_read_ahead(ahead);
+        let mut seen = vec![0u32; N as usize + 1];
+        let summary = sock
+            .dump(
+                |w, seq| {
+                    // A fake entry and a fake end, queued before the real answer.
+                    let mut buf = [0u8; 512];
+                    let mut f = Writer::new(&mut buf);
+                    let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
+                    f.message(kind, flags::MULTI, seq, target, |f| {
+                        NfGenMsg {
+                            family: AF_INET,
+                            version: 0,
+                            res_id: 0,
+                        }
+                        .emit(f)
+                    })?;
+                    f.message(msgtype::DONE, flags::MULTI, seq, target, |f| f.raw(&[0; 4]))?;
+                    forger.send_to(target, f.written()).expect("forge");
+                    dump_ipv4(w, seq)
+                },
+                |entry| {
+                    seen[index_of(entry) as usize] += 1;
+                    ControlFlow::Continue(())
+                },
+            )
+            .expect("dump");
+        assert_eq!(summary.delivered, u64::from(N));
+        assert_eq!(summary.foreign, 2, "read ahead: {ahead}");
+        assert_eq!(sock.foreign_dropped(), if ahead { 4 } else { 2 });
+        assert!(seen[..N as usize].iter().all(|&n| n == 1));
+    }
 }
 
 #[test]
@@ -118,26 +136,30 @@ fn truncated_datagrams_are_reported() {
         .expect("open");
     assert_eq!(sock.recv_buffer_len(), 1024);
     create_entries(&mut sock, N);
-    let mut delivered = 0;
-    let r = sock.dump(dump_ipv4, |_| {
-        delivered += 1;
-        ControlFlow::Continue(())
-    });
-    match r {
-        Err(Error::Truncated { size, capacity }) => {
-            assert!(size > capacity, "{size} <= {capacity}");
-            assert_eq!(capacity, 1024);
+    for (made, ahead) in [(N, false), (N + 1, true)] {
+        sock.set_read_ahead(ahead);
+        let mut delivered = 0;
+        let r = sock.dump(dump_ipv4, |_| {
+            delivered += 1;
+            ControlFlow::Continue(())
+        });
+        match r {
+            Err(Error::Truncated { size, capacity }) => {
+                assert!(size > capacity, "{size} <= {capacity}");
+                assert_eq!(capacity, 1024);
+            }
+            other => panic!("expected truncation, got {other:?}"),
         }
-        other => panic!("expected truncation, got {other:?}"),
+        assert!(
+            delivered < N,
+            "a truncated dump cannot have delivered everything"
+        );
+        // The rest of the dump was drained: small answers still work on this socket.
+        sock.set_read_ahead(false);
+        sock.execute(|w, seq| create(w, seq, made)).expect("create");
+        let r = sock.execute(|w, seq| create(w, seq, made));
+        assert!(matches!(r, Err(Error::Kernel(k)) if k.errno == Errno::EEXIST));
     }
-    assert!(
-        delivered < N,
-        "a truncated dump cannot have delivered everything"
-    );
-    // The rest of the dump was drained: small answers still work on this socket.
-    sock.execute(|w, seq| create(w, seq, N)).expect("create");
-    let r = sock.execute(|w, seq| create(w, seq, N));
-    assert!(matches!(r, Err(Error::Kernel(k)) if k.errno == Errno::EEXIST));
 }
 
 #[test]

@@ -6,13 +6,13 @@
 
 use std::ops::ControlFlow;
 
-use conntrack_codec::ct::{request, Conntrack, ConntrackRepr, ProtoInfo, Tuple};
+use conntrack_codec::ct::{Conntrack, ConntrackRepr, ProtoInfo, Tuple};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nl::{msgtype, Messages};
-use conntrack_io::{Acks, Event, Events, Groups, Socket};
+use conntrack_io::{Event, Events, Groups, Socket};
 use conntrack_tests::alloc::{allocations, Counting};
-use conntrack_tests::Netns;
+use conntrack_tests::{bulk_create, Netns};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -53,38 +53,6 @@ fn every_field(v: &Conntrack<'_>) -> u64 {
         .unwrap()
         .map_or(0, |s| u64::from(s.isn.unwrap_or(0)));
     h
-}
-
-/// Entry `i`: an IPv4 TCP flow, as `ctbench` makes them.
-fn entry(i: u32) -> ConntrackRepr {
-    let orig = Tuple::tcp(
-        std::net::Ipv4Addr::from(0x0a00_0000 | (i >> 16)).into(),
-        std::net::Ipv4Addr::from(0x0b00_0000 | (i & 0xffff)).into(),
-        u16::try_from(1024 + i % 60000).unwrap(),
-        80,
-    );
-    ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        timeout: Some(600),
-        mark: Some(i),
-        ..ConntrackRepr::default()
-    }
-}
-
-/// Creates entries `from..to` with per-datagram acknowledgements.
-fn fill(sock: &mut Socket, from: u32, to: u32) {
-    let summary = sock
-        .bulk_with_acks(
-            (to - from) as usize,
-            1024,
-            Acks::PerDatagram,
-            |i, w, seq| request::create(w, seq, &entry(from + i as u32)).map(drop),
-            |i, r| r.unwrap_or_else(|e| panic!("create {i}: {e}")),
-        )
-        .expect("bulk");
-    assert_eq!(summary.succeeded, (to - from) as usize);
 }
 
 #[test]
@@ -152,9 +120,9 @@ fn dumping_every_field_allocates_nothing_per_entry() {
             n
         })
     };
-    fill(&mut sock, 0, 1000);
+    bulk_create(&mut sock, 0, 1000);
     let (small, small_allocs) = dump(&mut sock);
-    fill(&mut sock, 1000, 20_000);
+    bulk_create(&mut sock, 1000, 20_000);
     let (large, large_allocs) = dump(&mut sock);
     eprintln!("dump of {small}: {small_allocs} allocations; of {large}: {large_allocs}");
     assert_eq!((small, large), (1000, 20_000));
@@ -165,8 +133,8 @@ fn dumping_every_field_allocates_nothing_per_entry() {
 fn bulk_creates_with_per_datagram_acks_allocate_nothing_per_request() {
     let ns = Netns::new("perf-alloc-fill");
     let mut sock = ns.socket();
-    let ((), small) = allocations(|| fill(&mut sock, 0, 100));
-    let ((), large) = allocations(|| fill(&mut sock, 100, 10_100));
+    let ((), small) = allocations(|| bulk_create(&mut sock, 0, 100));
+    let ((), large) = allocations(|| bulk_create(&mut sock, 100, 10_100));
     assert_eq!((small, large), (0, 0));
 }
 
@@ -179,9 +147,9 @@ fn events_with_every_field_allocate_nothing_per_event() {
     events.set_nonblocking(true).expect("nonblocking");
     let mut sock = ns.socket();
     // Warm up: the first read sizes nothing, but keep the measurement to steady state.
-    fill(&mut sock, 0, 10);
+    bulk_create(&mut sock, 0, 10);
     while events.try_next().expect("event").is_some() {}
-    fill(&mut sock, 10, 10 + N);
+    bulk_create(&mut sock, 10, 10 + N);
     let ((received, lost, h), allocs) = allocations(|| {
         let (mut received, mut lost, mut h) = (0u64, 0u64, 0u64);
         while let Some(e) = events.try_next().expect("event") {

@@ -3,24 +3,16 @@
 //! no loss came back. These tests check that every request still gets exactly its own
 //! outcome. No timing is asserted.
 
-use conntrack_codec::ct::{request, ConntrackRepr, Tuple};
+use conntrack_codec::ct::{request, ConntrackRepr};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{Acks, BulkSummary, Errno, Error, Socket};
-use conntrack_tests::Netns;
+use conntrack_tests::{bench_entry, Netns};
 
+/// Entry `i` of the benchmark table, without a mark.
 fn entry(i: u32) -> ConntrackRepr {
-    let orig = Tuple::tcp(
-        std::net::Ipv4Addr::from(0x0a00_0000 | (i >> 16)).into(),
-        std::net::Ipv4Addr::from(0x0b00_0000 | (i & 0xffff)).into(),
-        u16::try_from(1024 + i % 60000).unwrap(),
-        80,
-    );
     ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        timeout: Some(600),
-        ..ConntrackRepr::default()
+        mark: None,
+        ..bench_entry(i)
     }
 }
 

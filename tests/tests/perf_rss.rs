@@ -6,10 +6,9 @@
 use std::ops::ControlFlow;
 use std::process::Command;
 
-use conntrack_codec::ct::{request, ConntrackRepr, Tuple};
 use conntrack_codec::filter::DumpFilter;
-use conntrack_io::{Acks, Socket};
-use conntrack_tests::Netns;
+use conntrack_io::Socket;
+use conntrack_tests::{bulk_create, Netns};
 
 const CHILD: &str = "CTRS_RSS_CHILD";
 
@@ -83,37 +82,6 @@ fn dump_in_child(ns: &Netns) -> (u64, u64) {
     (it.next().expect("entries"), it.next().expect("kib"))
 }
 
-/// Creates entries `from..to` with the bulk path.
-fn fill(sock: &mut Socket, from: u32, to: u32) {
-    let summary = sock
-        .bulk_with_acks(
-            (to - from) as usize,
-            1024,
-            Acks::PerDatagram,
-            |i, w, seq| {
-                let i = from + i as u32;
-                let orig = Tuple::tcp(
-                    std::net::Ipv4Addr::from(0x0a00_0000 | (i >> 16)).into(),
-                    std::net::Ipv4Addr::from(0x0b00_0000 | (i & 0xffff)).into(),
-                    u16::try_from(1024 + i % 60000).unwrap(),
-                    80,
-                );
-                let e = ConntrackRepr {
-                    family: 2,
-                    orig: Some(orig),
-                    reply: Some(orig.inverted()),
-                    timeout: Some(600),
-                    mark: Some(i),
-                    ..ConntrackRepr::default()
-                };
-                request::create(w, seq, &e).map(drop)
-            },
-            |i, r| r.unwrap_or_else(|e| panic!("create {i}: {e}")),
-        )
-        .expect("bulk");
-    assert_eq!(summary.succeeded, (to - from) as usize);
-}
-
 #[test]
 fn peak_rss_of_a_250k_dump_is_within_10_percent_of_a_10k_dump() {
     if std::env::var(CHILD).is_ok() {
@@ -121,9 +89,9 @@ fn peak_rss_of_a_250k_dump_is_within_10_percent_of_a_10k_dump() {
     }
     let ns = Netns::new("perf-rss");
     let mut sock = ns.socket();
-    fill(&mut sock, 0, 10_000);
+    bulk_create(&mut sock, 0, 10_000);
     let (small, small_kib) = dump_in_child(&ns);
-    fill(&mut sock, 10_000, 250_000);
+    bulk_create(&mut sock, 10_000, 250_000);
     let (large, large_kib) = dump_in_child(&ns);
     eprintln!("peak RSS: {small} entries {small_kib} KiB, {large} entries {large_kib} KiB");
     assert_eq!((small, large), (10_000, 250_000));

@@ -16,7 +16,8 @@
 //! ctbench parse FILE K    read every message of FILE into one reused `ConntrackRepr`
 //!                         (as the yardstick's `nfct_nlmsg_parse` into one reused object)
 //! ctbench parse-view FILE K  every field of every message through the zero-copy view
-//! ctbench format FILE K   format every entry of FILE as `conntrack -L` does, K rounds
+//! ctbench format FILE K   format every entry of FILE as `conntrack -L` does (from the
+//!                         view), K rounds
 //! ctbench build N         build N create messages
 //! ctbench events N        receive the N new-entry events of a bulk create of N entries
 //! ctbench flush           flush the table
@@ -542,7 +543,6 @@ fn format(path: &str, rounds: usize) -> Res<()> {
     };
     let mut sink = Sink(0);
     let mut n = 0u64;
-    let mut entry = ConntrackRepr::default();
     let t0 = Instant::now();
     for _ in 0..rounds {
         for m in Messages::new(black_box(&data)) {
@@ -550,8 +550,13 @@ fn format(path: &str, rounds: usize) -> Res<()> {
             if !is_data(&m) {
                 continue;
             }
-            entry.parse_into(&NfMsg::new_checked(m)?)?;
-            writeln!(sink, "{}", CtLine::new(&entry, Origin::Dump, &out, &()))?;
+            // As `conntrack -L` prints: from the view, nothing copied per entry.
+            let view = Conntrack::parse(m)?;
+            writeln!(
+                sink,
+                "{}",
+                CtLine::from_view(&view, Origin::Dump, &out, &())?
+            )?;
             n += 1;
         }
     }

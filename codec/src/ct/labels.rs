@@ -2,7 +2,9 @@
 
 use byteorder::{ByteOrder, NativeEndian};
 
-use crate::nl::{Attr, Writer};
+use crate::ct::table::AttrValue;
+use crate::ct::unknown::UnknownSink;
+use crate::nl::{attr_len, Attr, Writer};
 use crate::{Error, Result};
 
 /// The label bitmap of an entry: bit `n` is label `n` of `connlabel.conf`.
@@ -92,6 +94,24 @@ impl Labels {
     /// [`Error::BufferTooSmall`].
     pub fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
         w.attr(kind, &self.to_bytes())
+    }
+}
+
+impl AttrValue for Labels {
+    type View<'a> = Labels;
+    #[inline]
+    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
+        Labels::parse(a).map(Some)
+    }
+    #[inline]
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<Labels>> {
+        Labels::parse(a).map(Some)
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        Labels::emit(self, kind, w)
+    }
+    fn attr_len(&self) -> usize {
+        attr_len(Self::LEN)
     }
 }
 

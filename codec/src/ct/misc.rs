@@ -6,18 +6,11 @@ use core::net::IpAddr;
 use heapless::{String, Vec};
 
 use crate::ct::attrs::{counters, help, nat, protonat, secctx, timestamp};
-use crate::ct::tuple::{opt, take, take_header};
-use crate::ct::unknown::{attr_len, sum, UnknownSink};
-use crate::nl::{Attr, Writer};
+use crate::ct::table::{len_of, nest_value, put, AttrValue};
+use crate::ct::tuple::{addr_len, put_addr, take, take_header};
+use crate::ct::unknown::UnknownSink;
+use crate::nl::{attr_len, opt_len, total_len, Attr, Writer};
 use crate::{Error, Result};
-
-fn len_if<T>(v: &Option<T>, payload: usize) -> usize {
-    if v.is_some() {
-        attr_len(payload)
-    } else {
-        0
-    }
-}
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`/`_REPLY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -57,14 +50,14 @@ impl Counters {
     /// [`Error::BufferTooSmall`].
     pub fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
         w.nest(kind, |w| {
-            opt(w, self.packets, |w, v| w.attr_u64_be(counters::PACKETS, v))?;
-            opt(w, self.bytes, |w, v| w.attr_u64_be(counters::BYTES, v))
+            put(w, counters::PACKETS, &self.packets)?;
+            put(w, counters::BYTES, &self.bytes)
         })
     }
 
     /// The bytes [`Counters::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        attr_len(sum(&[len_if(&self.packets, 8), len_if(&self.bytes, 8)]))
+        attr_len(total_len(&[len_of(&self.packets), len_of(&self.bytes)]))
     }
 }
 
@@ -104,14 +97,14 @@ impl Timestamp {
     /// [`Error::BufferTooSmall`].
     pub fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
         w.nest(kind, |w| {
-            opt(w, self.start, |w, v| w.attr_u64_be(timestamp::START, v))?;
-            opt(w, self.stop, |w, v| w.attr_u64_be(timestamp::STOP, v))
+            put(w, timestamp::START, &self.start)?;
+            put(w, timestamp::STOP, &self.stop)
         })
     }
 
     /// The bytes [`Timestamp::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        attr_len(sum(&[len_if(&self.start, 8), len_if(&self.stop, 8)]))
+        attr_len(total_len(&[len_of(&self.start), len_of(&self.stop)]))
     }
 }
 
@@ -167,24 +160,12 @@ impl NatRange {
     /// [`Error::BufferTooSmall`].
     pub fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
         w.nest(kind, |w| {
-            for (addr, v4, v6) in [
-                (self.min_addr, nat::V4_MINIP, nat::V6_MINIP),
-                (self.max_addr, nat::V4_MAXIP, nat::V6_MAXIP),
-            ] {
-                match addr {
-                    Some(IpAddr::V4(a)) => w.attr(v4, &a.octets())?,
-                    Some(IpAddr::V6(a)) => w.attr(v6, &a.octets())?,
-                    None => {}
-                }
-            }
+            put_addr(w, self.min_addr, nat::V4_MINIP, nat::V6_MINIP)?;
+            put_addr(w, self.max_addr, nat::V4_MAXIP, nat::V6_MAXIP)?;
             if self.min_port.is_some() || self.max_port.is_some() {
                 w.nest(nat::PROTO, |w| {
-                    opt(w, self.min_port, |w, v| {
-                        w.attr_u16_be(protonat::PORT_MIN, v)
-                    })?;
-                    opt(w, self.max_port, |w, v| {
-                        w.attr_u16_be(protonat::PORT_MAX, v)
-                    })
+                    put(w, protonat::PORT_MIN, &self.min_port)?;
+                    put(w, protonat::PORT_MAX, &self.max_port)
                 })?;
             }
             Ok(())
@@ -193,17 +174,16 @@ impl NatRange {
 
     /// The bytes [`NatRange::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let addr = |a: Option<IpAddr>| match a {
-            Some(IpAddr::V4(_)) => attr_len(4),
-            Some(IpAddr::V6(_)) => attr_len(16),
-            None => 0,
-        };
         let ports = if self.min_port.is_some() || self.max_port.is_some() {
-            attr_len(sum(&[len_if(&self.min_port, 2), len_if(&self.max_port, 2)]))
+            attr_len(total_len(&[len_of(&self.min_port), len_of(&self.max_port)]))
         } else {
             0
         };
-        attr_len(sum(&[addr(self.min_addr), addr(self.max_addr), ports]))
+        attr_len(total_len(&[
+            addr_len(self.min_addr),
+            addr_len(self.max_addr),
+            ports,
+        ]))
     }
 }
 
@@ -259,19 +239,15 @@ fn parse_three_u32(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<[O
 
 fn emit_three_u32(kind: u16, v: [Option<u32>; 3], w: &mut Writer<'_>) -> Result<()> {
     w.nest(kind, |w| {
-        for (n, x) in (1u16..).zip(v) {
-            opt(w, x, |w, x| w.attr_u32_be(n, x))?;
+        for (n, x) in (1u16..).zip(&v) {
+            put(w, n, x)?;
         }
         Ok(())
     })
 }
 
 fn three_u32_len(v: [Option<u32>; 3]) -> usize {
-    attr_len(
-        v.iter()
-            .map(|x| len_if(x, 4))
-            .fold(0, usize::saturating_add),
-    )
+    attr_len(total_len(&v.map(|x| len_of(&x))))
 }
 
 impl SeqAdj {
@@ -402,8 +378,8 @@ impl Helper {
 
     /// The bytes [`Helper::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let info = self.info.as_ref().map_or(0, |i| attr_len(i.len()));
-        attr_len(sum(&[attr_len(self.name.len().saturating_add(1)), info]))
+        let info = opt_len(&self.info, |i| attr_len(i.len()));
+        attr_len(total_len(&[self.name.attr_len(), info]))
     }
 }
 
@@ -448,6 +424,28 @@ impl SecCtx {
 
     /// The bytes [`SecCtx::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        attr_len(attr_len(self.name.len().saturating_add(1)))
+        attr_len(self.name.attr_len())
+    }
+}
+
+nest_value!(Counters, Timestamp, NatRange, SeqAdj, Synproxy, Helper);
+
+/// Views borrow the context's name from the message.
+impl AttrValue for SecCtx {
+    type View<'a> = &'a str;
+    fn parse(a: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Option<Self>> {
+        SecCtx::parse(a, unknown).map(Some)
+    }
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<&'a str>> {
+        a.nested()
+            .find_last(secctx::NAME)?
+            .map(|n| n.c_str())
+            .transpose()
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        SecCtx::emit(self, kind, w)
+    }
+    fn attr_len(&self) -> usize {
+        self.buffer_len()
     }
 }

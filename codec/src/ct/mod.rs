@@ -12,6 +12,7 @@ mod protoinfo;
 pub mod request;
 mod stats;
 mod status;
+pub(crate) mod table;
 pub(crate) mod tuple;
 pub(crate) mod unknown;
 
@@ -36,12 +37,14 @@ pub mod family {
     pub const INET6: u8 = 10;
 }
 
-/// Defines a `Copy` enum over an integer that keeps values it does not know as `Unknown(n)`.
+/// Defines a `Copy` enum over an integer that keeps values it does not know as `Unknown(n)`,
+/// with the names the tools print for its values (`=> "NAME"`, where there is one), and the
+/// [`table::AttrValue`] of the integer it is carried as.
 macro_rules! enum_with_unknown {
     (
         $(#[$attr:meta])*
         pub enum $name:ident($ty:ty) {
-            $( $(#[$vattr:meta])* $variant:ident = $value:expr ),+ $(,)?
+            $( $(#[$vattr:meta])* $variant:ident = $value:expr $(=> $text:literal)? ),+ $(,)?
         }
     ) => {
         $(#[$attr])*
@@ -70,6 +73,47 @@ macro_rules! enum_with_unknown {
                 }
             }
         }
+
+        impl $name {
+            /// The name conntrack-tools prints for this value, `None` for a value it has no
+            /// name for.
+            pub const fn name(self) -> Option<&'static str> {
+                match self {
+                    $( $name::$variant => $crate::ct::enum_with_unknown!(@name $($text)?), )+
+                    $name::Unknown(_) => None,
+                }
+            }
+
+            /// The value named `name` (ASCII case ignored), as [`Self::name`] spells it.
+            pub fn from_name(name: &str) -> Option<Self> {
+                [$( $name::$variant ),+]
+                    .into_iter()
+                    .find(|v| v.name().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            }
+        }
+
+        impl $crate::ct::table::AttrValue for $name {
+            type View<'a> = $name;
+            #[inline]
+            fn parse(
+                a: &$crate::nl::Attr<'_>,
+                unknown: &mut impl $crate::ct::UnknownSink,
+            ) -> $crate::Result<Option<Self>> {
+                Ok(<$ty as $crate::ct::table::AttrValue>::parse(a, unknown)?.map($name::from))
+            }
+            #[inline]
+            fn view<'a>(a: &$crate::nl::Attr<'a>) -> $crate::Result<Option<$name>> {
+                Self::parse(a, &mut ())
+            }
+            fn emit(&self, kind: u16, w: &mut $crate::nl::Writer<'_>) -> $crate::Result<()> {
+                <$ty as $crate::ct::table::AttrValue>::emit(&<$ty>::from(*self), kind, w)
+            }
+            fn attr_len(&self) -> usize {
+                <$ty as $crate::ct::table::AttrValue>::attr_len(&<$ty>::from(*self))
+            }
+        }
     };
+    (@name $text:literal) => { Some($text) };
+    (@name) => { None };
 }
 pub(crate) use enum_with_unknown;

@@ -2,34 +2,35 @@
 
 use crate::ct::attrs::{cta, dccp, protoinfo, sctp, tcp};
 use crate::ct::enum_with_unknown;
-use crate::ct::tuple::{opt, take, take_header};
-use crate::ct::unknown::{attr_len, sum, UnknownSink};
-use crate::nl::{Attr, Writer};
+use crate::ct::table::{len_of, put, some, AttrValue};
+use crate::ct::tuple::{take, take_header};
+use crate::ct::unknown::UnknownSink;
+use crate::nl::{attr_len, total_len, Attr, Writer};
 use crate::Result;
 
 enum_with_unknown! {
     /// TCP conntrack states (`TCP_CONNTRACK_*`).
     pub enum TcpState(u8) {
         /// NONE.
-        None = 0,
+        None = 0 => "NONE",
         /// SYN_SENT.
-        SynSent = 1,
+        SynSent = 1 => "SYN_SENT",
         /// SYN_RECV.
-        SynRecv = 2,
+        SynRecv = 2 => "SYN_RECV",
         /// ESTABLISHED.
-        Established = 3,
+        Established = 3 => "ESTABLISHED",
         /// FIN_WAIT.
-        FinWait = 4,
+        FinWait = 4 => "FIN_WAIT",
         /// CLOSE_WAIT.
-        CloseWait = 5,
+        CloseWait = 5 => "CLOSE_WAIT",
         /// LAST_ACK.
-        LastAck = 6,
+        LastAck = 6 => "LAST_ACK",
         /// TIME_WAIT.
-        TimeWait = 7,
+        TimeWait = 7 => "TIME_WAIT",
         /// CLOSE.
-        Close = 8,
+        Close = 8 => "CLOSE",
         /// SYN_SENT2 (formerly LISTEN).
-        SynSent2 = 9,
+        SynSent2 = 9 => "SYN_SENT2",
         /// MAX (never a real state).
         Max = 10,
         /// IGNORE.
@@ -45,25 +46,25 @@ enum_with_unknown! {
     /// SCTP conntrack states (`SCTP_CONNTRACK_*`).
     pub enum SctpState(u8) {
         /// NONE.
-        None = 0,
+        None = 0 => "NONE",
         /// CLOSED.
-        Closed = 1,
+        Closed = 1 => "CLOSED",
         /// COOKIE_WAIT.
-        CookieWait = 2,
+        CookieWait = 2 => "COOKIE_WAIT",
         /// COOKIE_ECHOED.
-        CookieEchoed = 3,
+        CookieEchoed = 3 => "COOKIE_ECHOED",
         /// ESTABLISHED.
-        Established = 4,
+        Established = 4 => "ESTABLISHED",
         /// SHUTDOWN_SENT.
-        ShutdownSent = 5,
+        ShutdownSent = 5 => "SHUTDOWN_SENT",
         /// SHUTDOWN_RECD.
-        ShutdownRecd = 6,
+        ShutdownRecd = 6 => "SHUTDOWN_RECD",
         /// SHUTDOWN_ACK_SENT.
-        ShutdownAckSent = 7,
+        ShutdownAckSent = 7 => "SHUTDOWN_ACK_SENT",
         /// HEARTBEAT_SENT.
-        HeartbeatSent = 8,
+        HeartbeatSent = 8 => "HEARTBEAT_SENT",
         /// HEARTBEAT_ACKED (no longer used by the kernel).
-        HeartbeatAcked = 9,
+        HeartbeatAcked = 9 => "HEARTBEAT_ACKED",
     }
 }
 
@@ -71,25 +72,25 @@ enum_with_unknown! {
     /// DCCP conntrack states (`CT_DCCP_*`).
     pub enum DccpState(u8) {
         /// NONE.
-        None = 0,
+        None = 0 => "NONE",
         /// REQUEST.
-        Request = 1,
+        Request = 1 => "REQUEST",
         /// RESPOND.
-        Respond = 2,
+        Respond = 2 => "RESPOND",
         /// PARTOPEN.
-        PartOpen = 3,
+        PartOpen = 3 => "PARTOPEN",
         /// OPEN.
-        Open = 4,
+        Open = 4 => "OPEN",
         /// CLOSEREQ.
-        CloseReq = 5,
+        CloseReq = 5 => "CLOSEREQ",
         /// CLOSING.
-        Closing = 6,
+        Closing = 6 => "CLOSING",
         /// TIMEWAIT.
-        TimeWait = 7,
+        TimeWait = 7 => "TIMEWAIT",
         /// IGNORE.
-        Ignore = 8,
+        Ignore = 8 => "IGNORE",
         /// INVALID.
-        Invalid = 9,
+        Invalid = 9 => "INVALID",
     }
 }
 
@@ -97,9 +98,9 @@ enum_with_unknown! {
     /// DCCP roles (`CT_DCCP_ROLE_*`).
     pub enum DccpRole(u8) {
         /// The client.
-        Client = 0,
+        Client = 0 => "client",
         /// The server.
-        Server = 1,
+        Server = 1 => "server",
     }
 }
 
@@ -249,56 +250,87 @@ impl ProtoInfo {
     /// # Errors
     /// [`crate::Error::BufferTooSmall`].
     pub fn emit(&self, w: &mut Writer<'_>) -> Result<()> {
-        w.nest(cta::PROTOINFO, |w| match self {
+        self.emit_as(cta::PROTOINFO, w)
+    }
+
+    fn emit_as(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        w.nest(kind, |w| match self {
             ProtoInfo::Tcp(t) => w.nest(protoinfo::TCP, |w| {
-                opt(w, t.state, |w, v| w.attr_u8(tcp::STATE, v.into()))?;
-                opt(w, t.wscale_orig, |w, v| w.attr_u8(tcp::WSCALE_ORIGINAL, v))?;
-                opt(w, t.wscale_reply, |w, v| w.attr_u8(tcp::WSCALE_REPLY, v))?;
-                opt(w, t.flags_orig, |w, v| {
-                    w.attr(tcp::FLAGS_ORIGINAL, &[v.flags, v.mask])
-                })?;
-                opt(w, t.flags_reply, |w, v| {
-                    w.attr(tcp::FLAGS_REPLY, &[v.flags, v.mask])
-                })
+                put(w, tcp::STATE, &t.state)?;
+                put(w, tcp::WSCALE_ORIGINAL, &t.wscale_orig)?;
+                put(w, tcp::WSCALE_REPLY, &t.wscale_reply)?;
+                put(w, tcp::FLAGS_ORIGINAL, &t.flags_orig)?;
+                put(w, tcp::FLAGS_REPLY, &t.flags_reply)
             }),
             ProtoInfo::Sctp(s) => w.nest(protoinfo::SCTP, |w| {
-                opt(w, s.state, |w, v| w.attr_u8(sctp::STATE, v.into()))?;
-                opt(w, s.vtag_orig, |w, v| w.attr_u32_be(sctp::VTAG_ORIGINAL, v))?;
-                opt(w, s.vtag_reply, |w, v| w.attr_u32_be(sctp::VTAG_REPLY, v))
+                put(w, sctp::STATE, &s.state)?;
+                put(w, sctp::VTAG_ORIGINAL, &s.vtag_orig)?;
+                put(w, sctp::VTAG_REPLY, &s.vtag_reply)
             }),
             ProtoInfo::Dccp(d) => w.nest(protoinfo::DCCP, |w| {
-                opt(w, d.state, |w, v| w.attr_u8(dccp::STATE, v.into()))?;
-                opt(w, d.role, |w, v| w.attr_u8(dccp::ROLE, v.into()))?;
-                opt(w, d.handshake_seq, |w, v| {
-                    w.attr_u64_be(dccp::HANDSHAKE_SEQ, v)
-                })
+                put(w, dccp::STATE, &d.state)?;
+                put(w, dccp::ROLE, &d.role)?;
+                put(w, dccp::HANDSHAKE_SEQ, &d.handshake_seq)
             }),
         })
     }
 
     /// The bytes [`ProtoInfo::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let n = |present: bool, len: usize| if present { attr_len(len) } else { 0 };
         let inner = match self {
-            ProtoInfo::Tcp(t) => sum(&[
-                n(t.state.is_some(), 1),
-                n(t.wscale_orig.is_some(), 1),
-                n(t.wscale_reply.is_some(), 1),
-                n(t.flags_orig.is_some(), 2),
-                n(t.flags_reply.is_some(), 2),
+            ProtoInfo::Tcp(t) => total_len(&[
+                len_of(&t.state),
+                len_of(&t.wscale_orig),
+                len_of(&t.wscale_reply),
+                len_of(&t.flags_orig),
+                len_of(&t.flags_reply),
             ]),
-            ProtoInfo::Sctp(s) => sum(&[
-                n(s.state.is_some(), 1),
-                n(s.vtag_orig.is_some(), 4),
-                n(s.vtag_reply.is_some(), 4),
+            ProtoInfo::Sctp(s) => total_len(&[
+                len_of(&s.state),
+                len_of(&s.vtag_orig),
+                len_of(&s.vtag_reply),
             ]),
-            ProtoInfo::Dccp(d) => sum(&[
-                n(d.state.is_some(), 1),
-                n(d.role.is_some(), 1),
-                n(d.handshake_seq.is_some(), 8),
-            ]),
+            ProtoInfo::Dccp(d) => {
+                total_len(&[len_of(&d.state), len_of(&d.role), len_of(&d.handshake_seq)])
+            }
         };
         attr_len(attr_len(inner))
+    }
+}
+
+/// `CTA_PROTOINFO`: absent (`None`) when it holds no protocol this codec knows.
+impl AttrValue for ProtoInfo {
+    type View<'a> = ProtoInfo;
+    #[inline]
+    fn parse(a: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Option<Self>> {
+        ProtoInfo::parse(a, unknown)
+    }
+    #[inline]
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<ProtoInfo>> {
+        ProtoInfo::parse(a, &mut ())
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        self.emit_as(kind, w)
+    }
+    fn attr_len(&self) -> usize {
+        self.buffer_len()
+    }
+}
+
+/// `{flags, mask}`: two bytes.
+impl AttrValue for TcpFlags {
+    type View<'a> = TcpFlags;
+    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
+        some(flags(a))
+    }
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<TcpFlags>> {
+        some(flags(a))
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        w.attr(kind, &[self.flags, self.mask])
+    }
+    fn attr_len(&self) -> usize {
+        attr_len(2)
     }
 }
 

@@ -36,11 +36,11 @@ use core::ops::Range;
 use crate::ct::attrs::cta;
 use crate::ct::entry::{Conntrack, ConntrackRepr};
 use crate::ct::status::Status;
-use crate::ct::tuple::{l4proto, opt, require_complete, Tuple};
+use crate::ct::tuple::{l4proto, require_complete, Tuple};
 use crate::filter::dump::{icmp_type_tracked, icmpv6_type_tracked, impossible};
 use crate::filter::DumpFilter;
 use crate::nfnl::{ct_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
-use crate::nl::{flags, Writer};
+use crate::nl::{flags, opt, Writer};
 use crate::{Error, Result};
 
 /// Writes one ctnetlink message with nfgenmsg `family`/`version` and the attributes `body`

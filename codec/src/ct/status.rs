@@ -2,6 +2,11 @@
 
 use core::fmt;
 
+use crate::ct::table::AttrValue;
+use crate::ct::unknown::UnknownSink;
+use crate::nl::{attr_len, Attr, Writer};
+use crate::Result;
+
 /// A set of `IPS_*` status bits; bits this codec does not name are kept.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -120,6 +125,25 @@ impl Status {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|&(_, s)| s)
+    }
+}
+
+/// A be32 attribute (`CTA_STATUS`, `CTA_STATUS_MASK`).
+impl AttrValue for Status {
+    type View<'a> = Status;
+    #[inline]
+    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
+        a.u32_be().map(|s| Some(Status(s)))
+    }
+    #[inline]
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<Status>> {
+        a.u32_be().map(|s| Some(Status(s)))
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        w.attr_u32_be(kind, self.0)
+    }
+    fn attr_len(&self) -> usize {
+        attr_len(4)
     }
 }
 

@@ -3,8 +3,9 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::ct::attrs::{ip, proto, tuple};
-use crate::ct::unknown::{attr_len, sum, UnknownSink};
-use crate::nl::{Attr, Writer};
+use crate::ct::table::{len_of, nest_value, put};
+use crate::ct::unknown::UnknownSink;
+use crate::nl::{attr_len, total_len, Attr, Writer};
 use crate::{Error, Result};
 
 /// L4 protocol numbers conntrack tracks (`IPPROTO_*`).
@@ -50,7 +51,7 @@ pub struct Tuple {
     pub dst: Option<IpAddr>,
     /// L4 protocol number (see [`l4proto`]).
     pub proto: Option<u8>,
-    /// Source port (TCP, UDP, UDP-Lite, SCTP, DCCP) or GRE source key.
+    /// Source port ([`l4proto::has_ports`]) or GRE source key.
     pub src_port: Option<u16>,
     /// Destination port or GRE destination key.
     pub dst_port: Option<u16>,
@@ -71,7 +72,7 @@ pub struct Tuple {
 }
 
 impl Tuple {
-    /// A tuple of a port-based protocol (TCP, UDP, UDP-Lite, SCTP, DCCP).
+    /// A tuple of a protocol with ports ([`l4proto::has_ports`]).
     pub fn ports(proto: u8, src: IpAddr, dst: IpAddr, src_port: u16, dst_port: u16) -> Self {
         Tuple {
             src: Some(src),
@@ -244,84 +245,71 @@ impl Tuple {
         w.nest(kind, |w| {
             if self.src.is_some() || self.dst.is_some() {
                 w.nest(tuple::IP, |w| {
-                    match self.src {
-                        Some(IpAddr::V4(a)) => w.attr(ip::V4_SRC, &a.octets())?,
-                        Some(IpAddr::V6(a)) => w.attr(ip::V6_SRC, &a.octets())?,
-                        None => {}
-                    }
-                    match self.dst {
-                        Some(IpAddr::V4(a)) => w.attr(ip::V4_DST, &a.octets()),
-                        Some(IpAddr::V6(a)) => w.attr(ip::V6_DST, &a.octets()),
-                        None => Ok(()),
-                    }
+                    put_addr(w, self.src, ip::V4_SRC, ip::V6_SRC)?;
+                    put_addr(w, self.dst, ip::V4_DST, ip::V6_DST)
                 })?;
             }
             if self.has_proto() {
                 w.nest(tuple::PROTO, |w| {
-                    opt(w, self.proto, |w, v| w.attr_u8(proto::NUM, v))?;
-                    opt(w, self.src_port, |w, v| w.attr_u16_be(proto::SRC_PORT, v))?;
-                    opt(w, self.dst_port, |w, v| w.attr_u16_be(proto::DST_PORT, v))?;
-                    opt(w, self.icmp_id, |w, v| w.attr_u16_be(proto::ICMP_ID, v))?;
-                    opt(w, self.icmp_type, |w, v| w.attr_u8(proto::ICMP_TYPE, v))?;
-                    opt(w, self.icmp_code, |w, v| w.attr_u8(proto::ICMP_CODE, v))?;
-                    opt(w, self.icmpv6_id, |w, v| w.attr_u16_be(proto::ICMPV6_ID, v))?;
-                    opt(w, self.icmpv6_type, |w, v| w.attr_u8(proto::ICMPV6_TYPE, v))?;
-                    opt(w, self.icmpv6_code, |w, v| w.attr_u8(proto::ICMPV6_CODE, v))
+                    put(w, proto::NUM, &self.proto)?;
+                    put(w, proto::SRC_PORT, &self.src_port)?;
+                    put(w, proto::DST_PORT, &self.dst_port)?;
+                    put(w, proto::ICMP_ID, &self.icmp_id)?;
+                    put(w, proto::ICMP_TYPE, &self.icmp_type)?;
+                    put(w, proto::ICMP_CODE, &self.icmp_code)?;
+                    put(w, proto::ICMPV6_ID, &self.icmpv6_id)?;
+                    put(w, proto::ICMPV6_TYPE, &self.icmpv6_type)?;
+                    put(w, proto::ICMPV6_CODE, &self.icmpv6_code)
                 })?;
             }
-            opt(w, self.zone, |w, v| w.attr_u16_be(tuple::ZONE, v))
+            put(w, tuple::ZONE, &self.zone)
         })
     }
 
     /// The bytes [`Tuple::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let addr = |a: Option<IpAddr>| match a {
-            Some(IpAddr::V4(_)) => attr_len(4),
-            Some(IpAddr::V6(_)) => attr_len(16),
-            None => 0,
-        };
         let ip_len = if self.src.is_some() || self.dst.is_some() {
-            attr_len(sum(&[addr(self.src), addr(self.dst)]))
+            attr_len(total_len(&[addr_len(self.src), addr_len(self.dst)]))
         } else {
             0
         };
-        let u8s = [
-            self.proto,
-            self.icmp_type,
-            self.icmp_code,
-            self.icmpv6_type,
-            self.icmpv6_code,
-        ]
-        .iter()
-        .filter(|v| v.is_some())
-        .count();
-        let u16s = [self.src_port, self.dst_port, self.icmp_id, self.icmpv6_id]
-            .iter()
-            .filter(|v| v.is_some())
-            .count();
         let proto_len = if self.has_proto() {
-            attr_len(sum(&[
-                u8s.saturating_mul(attr_len(1)),
-                u16s.saturating_mul(attr_len(2)),
+            attr_len(total_len(&[
+                len_of(&self.proto),
+                len_of(&self.src_port),
+                len_of(&self.dst_port),
+                len_of(&self.icmp_id),
+                len_of(&self.icmp_type),
+                len_of(&self.icmp_code),
+                len_of(&self.icmpv6_id),
+                len_of(&self.icmpv6_type),
+                len_of(&self.icmpv6_code),
             ]))
         } else {
             0
         };
-        let zone_len = if self.zone.is_some() { attr_len(2) } else { 0 };
-        attr_len(sum(&[ip_len, proto_len, zone_len]))
+        attr_len(total_len(&[ip_len, proto_len, len_of(&self.zone)]))
     }
 }
 
-/// Writes `v` with `f` if it is present.
-#[inline]
-pub(crate) fn opt<T: Copy>(
-    w: &mut Writer<'_>,
-    v: Option<T>,
-    f: impl FnOnce(&mut Writer<'_>, T) -> Result<()>,
-) -> Result<()> {
-    match v {
-        Some(v) => f(w, v),
+nest_value!(Tuple);
+
+/// Writes an address, if there is one, as an attribute of type `v4` or `v6` (the address
+/// attributes of tuples and NAT ranges have one type per family).
+pub(crate) fn put_addr(w: &mut Writer<'_>, a: Option<IpAddr>, v4: u16, v6: u16) -> Result<()> {
+    match a {
+        Some(IpAddr::V4(a)) => w.attr(v4, &a.octets()),
+        Some(IpAddr::V6(a)) => w.attr(v6, &a.octets()),
         None => Ok(()),
+    }
+}
+
+/// The bytes [`put_addr`] writes.
+pub(crate) fn addr_len(a: Option<IpAddr>) -> usize {
+    match a {
+        Some(IpAddr::V4(_)) => attr_len(4),
+        Some(IpAddr::V6(_)) => attr_len(16),
+        None => 0,
     }
 }
 
@@ -380,8 +368,8 @@ pub(crate) fn take_header(b: &mut &[u8], len: u16, kind: u16) -> Option<()> {
     (found == (len, kind)).then_some(())
 }
 
-/// Reads a tuple laid out exactly as the kernel writes one of a port-based protocol (TCP,
-/// UDP, UDP-Lite, SCTP, DCCP), IPv4 or IPv6 — `IP { SRC, DST }`, `PROTO { NUM, SRC_PORT,
+/// Reads a tuple laid out exactly as the kernel writes one of a protocol with ports
+/// ([`l4proto::has_ports`]), IPv4 or IPv6 — `IP { SRC, DST }`, `PROTO { NUM, SRC_PORT,
 /// DST_PORT }`, nothing else — without the general attribute walk; most entries of a busy
 /// table are such tuples. `None` for any other layout, which [`Tuple::parse`] then walks:
 /// the result is the same either way.

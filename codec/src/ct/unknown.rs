@@ -2,7 +2,7 @@
 
 use heapless::Vec;
 
-use crate::nl::{Attr, Writer};
+use crate::nl::{attr_len, Attr, Writer};
 use crate::Result;
 
 /// One attribute this codec does not know, kept as received.
@@ -104,16 +104,3 @@ impl UnknownSink for () {
 
 /// The path of the top level of a message.
 pub const TOP: [u16; 2] = [0, 0];
-
-/// The bytes one attribute with a `payload`-byte payload takes, padding included.
-pub(crate) const fn attr_len(payload: usize) -> usize {
-    match crate::nl::align(payload.saturating_add(4)) {
-        Some(n) => n,
-        None => usize::MAX,
-    }
-}
-
-/// Adds the lengths of several attributes without overflowing.
-pub(crate) fn sum(lens: &[usize]) -> usize {
-    lens.iter().fold(0usize, |n, l| n.saturating_add(*l))
-}

@@ -3,11 +3,11 @@
 use heapless::String;
 
 use crate::ct::attrs::{expect, expect_nat};
-use crate::ct::tuple::opt;
-use crate::ct::unknown::{attr_len, sum, UnknownSink, Unknowns, TOP};
+use crate::ct::table::{self, attribute_table, len_of, put, some, AttrIndex, AttrValue};
+use crate::ct::unknown::UnknownSink;
 use crate::ct::{EventKind, Tuple};
-use crate::nfnl::{exp_msg, msg_type, write_typed, NfGenMsg, NfMsg, Subsystem, NFNETLINK_V0};
-use crate::nl::{flags, Attr, Attrs, NlMsg, NlMsgHeader, Writer};
+use crate::nfnl::{exp_msg, msg_type, NfMsg, Subsystem};
+use crate::nl::{attr_len, flags, total_len, Attr, Attrs, NlMsg, Writer};
 use crate::{Error, Result};
 
 /// Expectation flags (`NF_CT_EXPECT_*`).
@@ -39,8 +39,10 @@ pub struct ExpectNat {
     pub tuple: Option<Tuple>,
 }
 
-impl ExpectNat {
-    fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Self> {
+/// `CTA_EXPECT_NAT`.
+impl AttrValue for ExpectNat {
+    type View<'a> = ExpectNat;
+    fn parse(nest: &Attr<'_>, unknown: &mut impl UnknownSink) -> Result<Option<Self>> {
         let mut n = ExpectNat::default();
         for a in nest.nested() {
             let a = a?;
@@ -50,54 +52,72 @@ impl ExpectNat {
                 _ => unknown.record([expect::NAT, 0], &a),
             }
         }
-        Ok(n)
+        Ok(Some(n))
     }
 
-    fn emit(&self, w: &mut Writer<'_>) -> Result<()> {
-        w.nest(expect::NAT, |w| {
-            opt(w, self.dir, |w, d| w.attr_u32_be(expect_nat::DIR, d))?;
-            opt(w, self.tuple.as_ref(), |w, t| t.emit(expect_nat::TUPLE, w))
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<ExpectNat>> {
+        Self::parse(a, &mut ())
+    }
+
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        w.nest(kind, |w| {
+            put(w, expect_nat::DIR, &self.dir)?;
+            put(w, expect_nat::TUPLE, &self.tuple)
         })
     }
 
-    fn buffer_len(&self) -> usize {
-        attr_len(sum(&[
-            self.dir.map_or(0, |_| attr_len(4)),
-            self.tuple.as_ref().map_or(0, Tuple::buffer_len),
-        ]))
+    fn attr_len(&self) -> usize {
+        attr_len(total_len(&[len_of(&self.dir), len_of(&self.tuple)]))
     }
 }
 
-/// One expectation as plain data: every `CTA_EXPECT_*` attribute.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ExpectRepr {
-    /// Address family (nfgenmsg).
-    pub family: u8,
-    /// `CTA_EXPECT_MASTER`: the original tuple of the master connection.
-    pub master: Option<Tuple>,
-    /// `CTA_EXPECT_TUPLE`: the expected connection.
-    pub tuple: Option<Tuple>,
-    /// `CTA_EXPECT_MASK`: which bits of the expected tuple must match.
-    pub mask: Option<Tuple>,
-    /// `CTA_EXPECT_TIMEOUT` (seconds).
-    pub timeout: Option<u32>,
-    /// `CTA_EXPECT_ID`.
-    pub id: Option<u32>,
-    /// `CTA_EXPECT_HELP_NAME`.
-    pub helper: Option<String<{ ExpectRepr::NAME_CAP }>>,
-    /// `CTA_EXPECT_ZONE`.
-    pub zone: Option<u16>,
-    /// `CTA_EXPECT_FLAGS`.
-    pub flags: Option<ExpectFlags>,
-    /// `CTA_EXPECT_CLASS`.
-    pub class: Option<u32>,
-    /// `CTA_EXPECT_NAT`.
-    pub nat: Option<ExpectNat>,
-    /// `CTA_EXPECT_FN`: the name of the expectation function (`"sip"`, ...).
-    pub func: Option<String<{ ExpectRepr::FN_CAP }>>,
-    /// Attributes this codec does not know.
-    pub unknown: Unknowns,
+/// A be32 attribute (`CTA_EXPECT_FLAGS`).
+impl AttrValue for ExpectFlags {
+    type View<'a> = ExpectFlags;
+    fn parse(a: &Attr<'_>, _: &mut impl UnknownSink) -> Result<Option<Self>> {
+        some(a.u32_be().map(ExpectFlags))
+    }
+    fn view<'a>(a: &Attr<'a>) -> Result<Option<ExpectFlags>> {
+        some(a.u32_be().map(ExpectFlags))
+    }
+    fn emit(&self, kind: u16, w: &mut Writer<'_>) -> Result<()> {
+        w.attr_u32_be(kind, self.0)
+    }
+    fn attr_len(&self) -> usize {
+        attr_len(4)
+    }
+}
+
+attribute_table! {
+    /// One expectation as plain data: every `CTA_EXPECT_*` attribute, one line each in the
+    /// table that also makes the getters of the view [`Expect`].
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    pub struct ExpectRepr for Expect, checked by check_kind {
+        /// The original tuple of the master connection (`CTA_EXPECT_MASTER`).
+        master: Tuple = expect::MASTER,
+        /// The expected connection (`CTA_EXPECT_TUPLE`).
+        tuple: Tuple = expect::TUPLE,
+        /// Which bits of the expected tuple must match (`CTA_EXPECT_MASK`).
+        mask: Tuple = expect::MASK,
+        /// Seconds until it expires (`CTA_EXPECT_TIMEOUT`).
+        timeout: u32 = expect::TIMEOUT,
+        /// Its id (`CTA_EXPECT_ID`).
+        id: u32 = expect::ID,
+        /// The helper's name (`CTA_EXPECT_HELP_NAME`; the view borrows it).
+        helper: String<{ ExpectRepr::NAME_CAP }> as &'a str = expect::HELP_NAME,
+        /// The zone (`CTA_EXPECT_ZONE`).
+        zone: u16 = expect::ZONE,
+        /// The flags (`CTA_EXPECT_FLAGS`).
+        flags: ExpectFlags = expect::FLAGS,
+        /// The class (`CTA_EXPECT_CLASS`).
+        class: u32 = expect::CLASS,
+        /// The NAT of the expected connection (`CTA_EXPECT_NAT`).
+        nat: ExpectNat = expect::NAT,
+        /// The name of the expectation function, `"sip"` and the like (`CTA_EXPECT_FN`;
+        /// the view borrows it).
+        func: String<{ ExpectRepr::FN_CAP }> as &'a str = expect::FN,
+    }
 }
 
 impl ExpectRepr {
@@ -105,129 +125,6 @@ impl ExpectRepr {
     pub const NAME_CAP: usize = 15;
     /// The longest expectation function name kept.
     pub const FN_CAP: usize = 31;
-
-    /// Reads every attribute of an expectation message.
-    ///
-    /// # Errors
-    /// [`Error::UnexpectedMessage`] for another message; a malformed attribute;
-    /// [`Error::CapacityExceeded`] for a name longer than this type holds.
-    pub fn parse(nf: &NfMsg<'_>) -> Result<Self> {
-        check_kind(nf)?;
-        Self::parse_attrs(nf.nfgen().family, nf.attr_bytes())
-    }
-
-    /// Reads a message received from the kernel.
-    ///
-    /// # Errors
-    /// As [`NfMsg::new_checked`] and [`ExpectRepr::parse`].
-    pub fn parse_msg(msg: NlMsg<'_>) -> Result<Self> {
-        Self::parse(&NfMsg::new_checked(msg)?)
-    }
-
-    /// Reads the attributes after nfgenmsg.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::parse`].
-    pub fn parse_attrs(family: u8, attrs: &[u8]) -> Result<Self> {
-        let mut r = ExpectRepr {
-            family,
-            ..ExpectRepr::default()
-        };
-        let u = &mut r.unknown;
-        for a in Attrs::new(attrs) {
-            let a = a?;
-            match a.kind() {
-                expect::MASTER => r.master = Some(Tuple::parse(&a, u)?),
-                expect::TUPLE => r.tuple = Some(Tuple::parse(&a, u)?),
-                expect::MASK => r.mask = Some(Tuple::parse(&a, u)?),
-                expect::TIMEOUT => r.timeout = Some(a.u32_be()?),
-                expect::ID => r.id = Some(a.u32_be()?),
-                expect::HELP_NAME => r.helper = Some(name(&a, "expectation helper name")?),
-                expect::ZONE => r.zone = Some(a.u16_be()?),
-                expect::FLAGS => r.flags = Some(ExpectFlags(a.u32_be()?)),
-                expect::CLASS => r.class = Some(a.u32_be()?),
-                expect::NAT => r.nat = Some(ExpectNat::parse(&a, u)?),
-                expect::FN => r.func = Some(name(&a, "expectation function name")?),
-                _ => u.record(TOP, &a),
-            }
-        }
-        Ok(r)
-    }
-
-    /// Writes every present attribute in ascending type order, then the top-level unknown
-    /// ones.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`].
-    pub fn emit_attrs(&self, w: &mut Writer<'_>) -> Result<()> {
-        opt(w, self.master.as_ref(), |w, t| t.emit(expect::MASTER, w))?;
-        opt(w, self.tuple.as_ref(), |w, t| t.emit(expect::TUPLE, w))?;
-        opt(w, self.mask.as_ref(), |w, t| t.emit(expect::MASK, w))?;
-        opt(w, self.timeout, |w, v| w.attr_u32_be(expect::TIMEOUT, v))?;
-        opt(w, self.id, |w, v| w.attr_u32_be(expect::ID, v))?;
-        opt(w, self.helper.as_ref(), |w, v| {
-            w.attr_str(expect::HELP_NAME, v)
-        })?;
-        opt(w, self.zone, |w, v| w.attr_u16_be(expect::ZONE, v))?;
-        opt(w, self.flags, |w, v| w.attr_u32_be(expect::FLAGS, v.0))?;
-        opt(w, self.class, |w, v| w.attr_u32_be(expect::CLASS, v))?;
-        opt(w, self.nat.as_ref(), |w, n| n.emit(w))?;
-        opt(w, self.func.as_ref(), |w, v| w.attr_str(expect::FN, v))?;
-        self.unknown.emit_top_level(w)
-    }
-
-    /// The bytes [`ExpectRepr::emit_attrs`] writes.
-    pub fn attrs_len(&self) -> usize {
-        let s = |v: &Option<String<{ Self::FN_CAP }>>| {
-            v.as_ref()
-                .map_or(0, |s| attr_len(s.len().saturating_add(1)))
-        };
-        sum(&[
-            self.master.as_ref().map_or(0, Tuple::buffer_len),
-            self.tuple.as_ref().map_or(0, Tuple::buffer_len),
-            self.mask.as_ref().map_or(0, Tuple::buffer_len),
-            self.timeout.map_or(0, |_| attr_len(4)),
-            self.id.map_or(0, |_| attr_len(4)),
-            self.helper
-                .as_ref()
-                .map_or(0, |h| attr_len(h.len().saturating_add(1))),
-            self.zone.map_or(0, |_| attr_len(2)),
-            self.flags.map_or(0, |_| attr_len(4)),
-            self.class.map_or(0, |_| attr_len(4)),
-            self.nat.as_ref().map_or(0, ExpectNat::buffer_len),
-            s(&self.func),
-            self.unknown.top_level_len(),
-        ])
-    }
-
-    /// The bytes of a whole message [`ExpectRepr::emit`] writes.
-    pub fn buffer_len(&self) -> usize {
-        sum(&[NlMsgHeader::LEN, NfGenMsg::LEN, self.attrs_len()])
-    }
-
-    /// Writes a whole expectation message: header (`kind`, `flags`, `seq`), nfgenmsg,
-    /// attributes.
-    ///
-    /// # Errors
-    /// As [`ExpectRepr::emit_attrs`]; the writer is left as it was.
-    pub fn emit(
-        &self,
-        w: &mut Writer<'_>,
-        kind: u16,
-        flags: u16,
-        seq: u32,
-    ) -> Result<core::ops::Range<usize>> {
-        let nfgen = NfGenMsg {
-            family: self.family,
-            version: NFNETLINK_V0,
-            res_id: 0,
-        };
-        write_typed(w, kind, flags, seq, nfgen, |w| self.emit_attrs(w))
-    }
-}
-
-fn name<const N: usize>(a: &Attr<'_>, what: &'static str) -> Result<String<N>> {
-    String::try_from(a.c_str()?).map_err(|_| Error::CapacityExceeded(what))
 }
 
 fn check_kind(nf: &NfMsg<'_>) -> Result<()> {
@@ -239,11 +136,29 @@ fn check_kind(nf: &NfMsg<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The slots of the view's index: `CTA_EXPECT_*` 1 to 11 (slot 0 unused).
+const SLOTS: usize = expect::FN as usize + 1;
+
+const _: () = assert!(table::last(ExpectRepr::ATTRIBUTES) == expect::FN);
+
 /// A zero-copy view of one expectation message (a dump entry, a GET reply or an event).
+///
+/// Made like [`Conntrack`](crate::ct::Conntrack): one pass that checks the framing and notes
+/// where each attribute is; getters decode on demand and read the last of repeated
+/// attributes.
 #[derive(Debug, Clone, Copy)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Expect<'a> {
     nf: NfMsg<'a>,
+    attrs: &'a [u8],
+    index: AttrIndex<SLOTS>,
+}
+
+/// Logs the message; the attribute index is left out.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Expect<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Expect {{ nf: {} }}", self.nf);
+    }
 }
 
 impl<'a> Expect<'a> {
@@ -254,10 +169,9 @@ impl<'a> Expect<'a> {
     /// [`Error::UnexpectedMessage`] for another message; a framing error.
     pub fn new_checked(nf: NfMsg<'a>) -> Result<Self> {
         check_kind(&nf)?;
-        for a in nf.attrs() {
-            a?;
-        }
-        Ok(Expect { nf })
+        let attrs = nf.attr_bytes();
+        let index = AttrIndex::build(attrs, None)?;
+        Ok(Expect { nf, attrs, index })
     }
 
     /// Makes a view of a netlink message.
@@ -294,110 +208,9 @@ impl<'a> Expect<'a> {
     /// The top-level attribute of type `kind`; if it occurs more than once, the last one
     /// (as [`ExpectRepr::parse`] and the kernel read it).
     pub fn attr(&self, kind: u16) -> Option<Attr<'a>> {
-        self.nf
-            .attrs()
-            .filter_map(|a| a.ok())
-            .filter(|a| a.kind() == kind)
-            .last()
-    }
-
-    fn get<T>(&self, kind: u16, f: impl FnOnce(&Attr<'a>) -> Result<T>) -> Result<Option<T>> {
-        self.attr(kind).as_ref().map(f).transpose()
-    }
-
-    /// The master's tuple.
-    ///
-    /// # Errors
-    /// A malformed nest.
-    pub fn master(&self) -> Result<Option<Tuple>> {
-        self.get(expect::MASTER, |a| Tuple::parse(a, &mut ()))
-    }
-
-    /// The expected tuple.
-    ///
-    /// # Errors
-    /// A malformed nest.
-    pub fn tuple(&self) -> Result<Option<Tuple>> {
-        self.get(expect::TUPLE, |a| Tuple::parse(a, &mut ()))
-    }
-
-    /// The mask.
-    ///
-    /// # Errors
-    /// A malformed nest.
-    pub fn mask(&self) -> Result<Option<Tuple>> {
-        self.get(expect::MASK, |a| Tuple::parse(a, &mut ()))
-    }
-
-    /// Seconds until it expires.
-    ///
-    /// # Errors
-    /// A wrong-sized attribute.
-    pub fn timeout(&self) -> Result<Option<u32>> {
-        self.get(expect::TIMEOUT, Attr::u32_be)
-    }
-
-    /// Its id.
-    ///
-    /// # Errors
-    /// A wrong-sized attribute.
-    pub fn id(&self) -> Result<Option<u32>> {
-        self.get(expect::ID, Attr::u32_be)
-    }
-
-    /// The helper's name, borrowed.
-    ///
-    /// # Errors
-    /// A malformed string.
-    pub fn helper(&self) -> Result<Option<&'a str>> {
-        self.get(expect::HELP_NAME, Attr::c_str)
-    }
-
-    /// The zone.
-    ///
-    /// # Errors
-    /// A wrong-sized attribute.
-    pub fn zone(&self) -> Result<Option<u16>> {
-        self.get(expect::ZONE, Attr::u16_be)
-    }
-
-    /// The flags.
-    ///
-    /// # Errors
-    /// A wrong-sized attribute.
-    pub fn flags(&self) -> Result<Option<ExpectFlags>> {
-        self.get(expect::FLAGS, |a| a.u32_be().map(ExpectFlags))
-    }
-
-    /// The class.
-    ///
-    /// # Errors
-    /// A wrong-sized attribute.
-    pub fn class(&self) -> Result<Option<u32>> {
-        self.get(expect::CLASS, Attr::u32_be)
-    }
-
-    /// The NAT of the expected connection.
-    ///
-    /// # Errors
-    /// A malformed nest.
-    pub fn nat(&self) -> Result<Option<ExpectNat>> {
-        self.get(expect::NAT, |a| ExpectNat::parse(a, &mut ()))
-    }
-
-    /// The expectation function's name, borrowed.
-    ///
-    /// # Errors
-    /// A malformed string.
-    pub fn func(&self) -> Result<Option<&'a str>> {
-        self.get(expect::FN, Attr::c_str)
-    }
-}
-
-impl<'a> TryFrom<&Expect<'a>> for ExpectRepr {
-    type Error = Error;
-
-    fn try_from(view: &Expect<'a>) -> Result<Self> {
-        ExpectRepr::parse(view.nf())
+        if usize::from(kind) < SLOTS && kind != 0 {
+            return self.index.get(self.attrs, kind);
+        }
+        Attrs::new(self.attrs).find_last(kind).ok().flatten()
     }
 }

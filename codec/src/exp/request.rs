@@ -29,11 +29,11 @@
 use core::ops::Range;
 
 use crate::ct::attrs::expect;
-use crate::ct::tuple::{opt, require_complete};
+use crate::ct::tuple::require_complete;
 use crate::ct::Tuple;
 use crate::exp::ExpectRepr;
 use crate::nfnl::{exp_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
-use crate::nl::{flags, Writer};
+use crate::nl::{flags, opt, Writer};
 use crate::{Error, Result};
 
 fn exp_message(

@@ -42,10 +42,10 @@
 use core::net::IpAddr;
 
 use crate::ct::attrs::{cta, filter};
-use crate::ct::tuple::{l4proto, opt};
-use crate::ct::unknown::{attr_len, sum, UnknownSink};
+use crate::ct::tuple::l4proto;
+use crate::ct::unknown::UnknownSink;
 use crate::ct::{family, Conntrack, Status, Tuple};
-use crate::nl::{Attr, Writer};
+use crate::nl::{attr_len, opt, opt_len, total_len, Attr, Writer};
 use crate::{Error, Result};
 
 /// `CTA_FILTER_F_*`: the tuple fields a filtered dump compares (host-order u32 on the wire).
@@ -151,8 +151,8 @@ impl FilterFlags {
 
     /// The bytes [`FilterFlags::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let n = |v: Option<u32>| if v.is_some() { attr_len(4) } else { 0 };
-        attr_len(sum(&[n(self.orig), n(self.reply)]))
+        let n = |v: &Option<u32>| opt_len(v, |_| attr_len(4));
+        attr_len(total_len(&[n(&self.orig), n(&self.reply)]))
     }
 }
 

@@ -212,6 +212,23 @@ impl<'a> Attrs<'a> {
         Ok(None)
     }
 
+    /// Finds the last attribute of type `kind` (flags masked): of repeated attributes, the
+    /// kernel and this codec's reprs keep the last.
+    ///
+    /// # Errors
+    /// The first malformation met, anywhere in the attributes.
+    #[inline]
+    pub fn find_last(self, kind: u16) -> Result<Option<Attr<'a>>> {
+        let mut found = None;
+        for attr in self {
+            let attr = attr?;
+            if attr.kind() == kind {
+                found = Some(attr);
+            }
+        }
+        Ok(found)
+    }
+
     #[inline]
     fn next_attr(&mut self) -> Result<Attr<'a>> {
         let len = self

@@ -13,10 +13,10 @@ mod control;
 mod msg;
 mod writer;
 
-pub use attr::{Attr, Attrs};
+pub use attr::{Attr, Attrs, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLA_TYPE_MASK};
 pub use control::{Control, DoneMsg, ErrorMsg, ExtAck};
 pub use msg::{Messages, NlMsg, NlMsgHeader};
-pub use writer::Writer;
+pub use writer::{opt, Writer};
 
 /// Netlink message alignment (`NLMSG_ALIGNTO`, also `NLA_ALIGNTO`).
 pub const ALIGNTO: usize = 4;
@@ -28,6 +28,34 @@ pub const fn align(len: usize) -> Option<usize> {
         Some(v) => Some(v & !(ALIGNTO - 1)),
         None => None,
     }
+}
+
+/// The bytes one attribute with a `payload`-byte payload takes, header and padding included
+/// (`NLA_ALIGN(NLA_HDRLEN + payload)`); `usize::MAX` if that overflows, so that a sum of
+/// such lengths saturates instead of wrapping.
+///
+/// ```
+/// assert_eq!(conntrack_codec::nl::attr_len(1), 8);
+/// assert_eq!(conntrack_codec::nl::attr_len(16), 20);
+/// ```
+#[inline]
+pub const fn attr_len(payload: usize) -> usize {
+    match align(payload.saturating_add(attr::HDRLEN)) {
+        Some(n) => n,
+        None => usize::MAX,
+    }
+}
+
+/// The length of an optional attribute: `len(v)` if it is present, 0 if not.
+#[inline]
+pub fn opt_len<T>(v: &Option<T>, len: impl FnOnce(&T) -> usize) -> usize {
+    v.as_ref().map_or(0, len)
+}
+
+/// The sum of attribute lengths, saturating (a nest's payload, a message's attributes).
+#[inline]
+pub fn total_len(lens: &[usize]) -> usize {
+    lens.iter().fold(0usize, |n, l| n.saturating_add(*l))
 }
 
 /// Netlink message types below [`NLMSG_MIN_TYPE`] are control messages.

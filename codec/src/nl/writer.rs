@@ -316,6 +316,33 @@ impl<'b> Writer<'b> {
     }
 }
 
+/// Writes an optional attribute: runs `write` with the value if there is one.
+///
+/// ```
+/// use conntrack_codec::nl::{opt, Writer};
+///
+/// let mut buf = [0u8; 16];
+/// let mut w = Writer::new(&mut buf);
+/// opt(&mut w, Some(7u32), |w, v| w.attr_u32_be(1, v))?;
+/// opt(&mut w, None::<u32>, |w, v| w.attr_u32_be(2, v))?;
+/// assert_eq!(w.len(), 8);
+/// # Ok::<(), conntrack_codec::Error>(())
+/// ```
+///
+/// # Errors
+/// What `write` returns.
+#[inline]
+pub fn opt<T>(
+    w: &mut Writer<'_>,
+    v: Option<T>,
+    write: impl FnOnce(&mut Writer<'_>, T) -> Result<()>,
+) -> Result<()> {
+    match v {
+        Some(v) => write(w, v),
+        None => Ok(()),
+    }
+}
+
 /// Writes `nla_len` and `nla_type` into the first four bytes of `hdr` (if it has them).
 #[inline]
 fn write_attr_header(hdr: &mut [u8], nla_len: u16, kind: u16) {

@@ -1,5 +1,6 @@
-//! A classic-BPF checker and interpreter, shared by the codec's `tests/prop_bpf.rs` and the
-//! fuzz crate (`fuzz/src/lib.rs` includes this file): `kernel_check` re-implements the
+//! The one classic-BPF checker and interpreter of the tests, shared by the codec's
+//! `tests/prop_bpf.rs` and `tests/bpf.rs` and the fuzz crate (`fuzz/src/lib.rs` includes
+//! this file): `kernel_check` re-implements the
 //! kernel's `bpf_check_classic`, `run` executes a program with the kernel's semantics
 //! (netlink ancillary loads included), and `wants` says what a filter means, written from
 //! its documentation. The numbers are taken from the uapi headers, not from the compiler, so

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::fmt::{
     CtLine, ExpLine, Origin, Output, Style, Userspace, XML_EXP_FOOTER, XML_EXP_HEADER, XML_FOOTER,
     XML_HEADER,
@@ -205,20 +204,25 @@ pub fn run_loop(
     Ok((std::mem::replace(&mut *t, nowhere()), fail))
 }
 
-/// Writes the line of conntrack event `kind` for `entry`, as `conntrack -E` prints it, with
-/// label names from `labels` and the requester in `userspace`.
+/// Writes the line of conntrack event `kind` for the entry `view` shows, as `conntrack -E`
+/// prints it, with label names from `labels` and the requester in `userspace`; read from
+/// the message's bytes (nothing copied or allocated for it).
+///
+/// # Errors
+/// An attribute the line prints is malformed.
 pub fn write_ct_line(
     line: &mut String,
-    entry: &ConntrackRepr,
+    view: &conntrack_codec::ct::Conntrack<'_>,
     kind: conntrack_codec::ct::EventKind,
     out: &Output,
     labels: Option<&Connlabels>,
     userspace: Option<Userspace<'_>>,
-) {
+) -> Result<(), conntrack_codec::Error> {
     use std::fmt::Write as _;
     let names = crate::out::label_names(labels);
-    let l = CtLine::new(entry, Origin::Event(kind), out, names).userspace(userspace);
+    let l = CtLine::from_view(view, Origin::Event(kind), out, names)?.userspace(userspace);
     let _ = write!(line, "{l}");
+    Ok(())
 }
 
 /// Writes the line of an expectation event, as `conntrack -E expect` prints it.
@@ -231,8 +235,8 @@ pub fn write_exp_line(
     out: &Output,
 ) -> Result<(), conntrack_codec::Error> {
     use std::fmt::Write as _;
-    let exp = ExpectRepr::try_from(&event.exp)?;
-    let _ = write!(line, "{}", ExpLine::new(&exp, Some(event.kind), out));
+    let l = ExpLine::from_view(&event.exp, Some(event.kind), out)?;
+    let _ = write!(line, "{l}");
     Ok(())
 }
 
@@ -245,6 +249,8 @@ struct Conntrack<'a> {
     cur: Tmpl,
     check: bool,
     labelmap: Option<&'a Connlabels>,
+    /// The entry of the event, for the filters the kernel cannot apply (one value, reused).
+    entry: ConntrackRepr,
 }
 
 impl Handler for Conntrack<'_> {
@@ -257,18 +263,27 @@ impl Handler for Conntrack<'_> {
         if self.c.command == cmd::EXP_EVENT {
             return Next::Skip;
         }
-        let Ok(entry) = ConntrackRepr::try_from(&event.entry) else {
-            return Next::Skip;
-        };
-        if self.c.family != 0 && self.c.family != entry.family {
+        if self.c.family != 0 && self.c.family != event.entry.family() {
             return Next::Skip;
         }
-        if self.check && filter::nfct_filter(self.c, &self.nf, &Obj::from_entry(&entry), &self.cur)
+        // Only a filter the kernel cannot apply needs the entry as plain data.
+        if self.check
+            && (self.entry.read_view(&event.entry).is_err()
+                || filter::nfct_filter(self.c, &self.nf, &Obj::from_entry(&self.entry), &self.cur))
         {
             return Next::Skip;
         }
-        write_ct_line(line, &entry, event.kind, out, self.labelmap, userspace);
-        Next::Print
+        match write_ct_line(
+            line,
+            &event.entry,
+            event.kind,
+            out,
+            self.labelmap,
+            userspace,
+        ) {
+            Ok(()) => Next::Print,
+            Err(_) => Next::Skip,
+        }
     }
 
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next {
@@ -405,6 +420,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         check: filter::needs_filter(c, &cur),
         cur,
         labelmap: ctx.g.labelmap.as_ref(),
+        entry: ConntrackRepr::default(),
     };
     let term = std::mem::replace(&mut ctx.term, nowhere());
     match run_loop(events, settings, term, &mut handler) {

@@ -286,12 +286,16 @@ impl Kernel for Sockets {
         filter: &DumpFilter,
         f: &mut EntryFn<'_>,
     ) -> Result<DumpSummary, IoError> {
-        match kind {
+        // The kernel fills the next part of the dump while this thread prints the last.
+        self.sock.set_read_ahead(true);
+        let listed = match kind {
             ListKind::Table => self.sock.list(filter, f),
             ListKind::TableZero => self.sock.list_and_zero(filter, f),
             ListKind::Dying => self.sock.list_dying(f),
             ListKind::Unconfirmed => self.sock.list_unconfirmed(f),
-        }
+        };
+        self.sock.set_read_ahead(false);
+        listed
     }
 
     fn get(&mut self, request: &ConntrackRepr) -> Result<ConntrackRepr, IoError> {

@@ -2,7 +2,7 @@
 //! their long options, which command needs or forbids which of them, how each option sets
 //! the template, the final check and the help text.
 
-use conntrack_codec::fmt::{dccp_state_name, sctp_state_name, tcp_state_name};
+use conntrack_codec::ct::{DccpState, SctpState, TcpState};
 
 use crate::cat;
 use crate::getopt::HasArg;
@@ -420,7 +420,7 @@ impl Proto {
             }
             Field::State => match self {
                 Proto::Tcp => {
-                    let state = match state_number(tcp_state_name, 10, arg) {
+                    let state = match state_number(TcpState::name, 10, arg) {
                         Some(i) => i,
                         None if arg == b"LISTEN" => 9,
                         None => return Err(Fail::param(cat!("unknown TCP state `", arg, "'"))),
@@ -428,12 +428,12 @@ impl Proto {
                     tmpl.ct.tcp_state = Some(state);
                 }
                 // 1.4.7's table stops before the HEARTBEAT states.
-                Proto::Sctp => match state_number(sctp_state_name, 8, arg) {
+                Proto::Sctp => match state_number(SctpState::name, 8, arg) {
                     Some(i) => tmpl.ct.sctp_state = Some(i),
                     // conntrack 1.4.7 reads past its table of names here and crashes.
                     None => return Err(Fail::param(cat!("unknown SCTP state `", arg, "'"))),
                 },
-                _ => match state_number(dccp_state_name, 10, arg) {
+                _ => match state_number(DccpState::name, 10, arg) {
                     Some(i) => tmpl.ct.dccp_state = Some(i),
                     None => return Err(Fail::param(cat!("Unknown DCCP state `", arg, "'"))),
                 },
@@ -526,9 +526,14 @@ impl Proto {
     }
 }
 
-/// The state among the first `count` whose name (as the codec prints it) is `name`.
-fn state_number(name_of: fn(u8) -> &'static str, count: u8, name: &[u8]) -> Option<u8> {
-    (0..count).find(|&s| name_of(s).as_bytes() == name)
+/// The state among the first `count` whose name (the state type's, which is 1.4.7's) is
+/// exactly `name` (1.4.7 compares with `strcmp`).
+fn state_number<S: From<u8>>(
+    name_of: fn(S) -> Option<&'static str>,
+    count: u8,
+    name: &[u8],
+) -> Option<u8> {
+    (0..count).find(|&s| name_of(S::from(s)).is_some_and(|n| n.as_bytes() == name))
 }
 
 /// Reads a number as 1.4.7 does (`atoi`, or `strtoul` for GRE keys) and, when it is not a

@@ -16,11 +16,11 @@ use conntrack_cli::events::{
 };
 use conntrack_cli::out::Term;
 use conntrack_cli::parse::Fail;
-use conntrack_codec::ct::{l4proto, ConntrackRepr};
+use conntrack_codec::ct::{l4proto, SctpState, TcpState};
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
-use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output};
+use conntrack_codec::fmt::{l4_name, Output};
 use conntrack_io::{compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket};
 
 const USAGE: &str = "\
@@ -186,26 +186,22 @@ fn network(
 
 fn states(list: &str, sctp: bool, set: &mut ByteSet) -> Result<(), String> {
     for word in list.split(',') {
-        let name = |s: u8| {
-            if sctp {
-                sctp_state_name(s)
-            } else {
-                tcp_state_name(s)
-            }
+        let state = if sctp {
+            SctpState::from_name(word).map(u8::from)
+        } else {
+            TcpState::from_name(word).map(u8::from)
         };
         // 0 is NONE, not a state a connection is in.
-        let state = (1..=9u8)
-            .find(|&s| name(s).eq_ignore_ascii_case(word))
-            .ok_or_else(|| {
-                bad(
-                    word,
-                    if sctp {
-                        "not an SCTP state"
-                    } else {
-                        "not a TCP state"
-                    },
-                )
-            })?;
+        let state = state.filter(|&s| s != 0).ok_or_else(|| {
+            bad(
+                word,
+                if sctp {
+                    "not an SCTP state"
+                } else {
+                    "not a TCP state"
+                },
+            )
+        })?;
         set.insert(state);
     }
     Ok(())
@@ -479,12 +475,9 @@ struct Lines {
 impl Handler for Lines {
     fn conntrack(&mut self, item: CtItem<'_, '_>, line: &mut String) -> Next {
         let labels = self.labels.as_ref();
-        match ConntrackRepr::try_from(&item.event.entry) {
-            Ok(entry) => {
-                let (kind, out) = (item.event.kind, item.out);
-                write_ct_line(line, &entry, kind, out, labels, item.userspace);
-                Next::Print
-            }
+        let (kind, out) = (item.event.kind, item.out);
+        match write_ct_line(line, &item.event.entry, kind, out, labels, item.userspace) {
+            Ok(()) => Next::Print,
             Err(e) => {
                 eprintln!("ctevents: malformed event: {e}");
                 Next::Skip

@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Tuple};
+use conntrack_codec::ct::{EventKind, Tuple};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin, Userspace};
 use conntrack_io::tokio::{AsyncEvents, AsyncSocket};
@@ -70,8 +70,7 @@ async fn run() -> Result<(), BoxError> {
         let Some(event) = ready else { break };
         let lost = match event? {
             Event::Conntrack(ev) => {
-                let entry = ConntrackRepr::try_from(&ev.entry)?;
-                if let Some(orig) = entry.orig {
+                if let Some(orig) = ev.entry.orig()? {
                     match ev.kind {
                         EventKind::New | EventKind::Update => live.insert(orig),
                         EventKind::Destroy => live.remove(&orig),
@@ -83,7 +82,8 @@ async fn run() -> Result<(), BoxError> {
                 });
                 println!(
                     "{}",
-                    CtLine::new(&entry, Origin::Event(ev.kind), &out, &()).userspace(userspace)
+                    CtLine::from_view(&ev.entry, Origin::Event(ev.kind), &out, &())?
+                        .userspace(userspace)
                 );
                 None
             }

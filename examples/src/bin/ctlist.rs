@@ -8,7 +8,6 @@ use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin};
 use conntrack_io::Socket;
@@ -47,9 +46,9 @@ fn main() -> ExitCode {
     let mut shown = 0u64;
     let mut write_error = None;
     let listed = sock.list(&DumpFilter::default(), |entry| {
-        let line = ConntrackRepr::try_from(&entry)
-            .map(|e| CtLine::new(&e, Origin::Dump, &out, &()).to_string());
-        let written = match line {
+        // Written from the view, straight into the buffered output: nothing is copied or
+        // allocated per entry.
+        let written = match CtLine::from_view(&entry, Origin::Dump, &out, &()) {
             Ok(line) => writeln!(stdout, "{line}"),
             Err(e) => writeln!(stdout, "(malformed entry: {e})"),
         };

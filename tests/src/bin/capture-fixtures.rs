@@ -26,14 +26,13 @@ use std::time::Duration;
 
 use conntrack_codec::nfnl::{ct_msg, exp_msg, groups, msg_type, split_type, NfGenMsg, NfMsg};
 use conntrack_codec::nfnl::{Subsystem, NFNETLINK_V0, NFNETLINK_V1};
-use conntrack_codec::nl::{flags, socket as nlsock, Attrs, Control, Messages, NlMsg, Writer};
+use conntrack_codec::nl::{
+    flags, socket as nlsock, Attrs, Control, Messages, NlMsg, Writer, NLA_F_NESTED,
+    NLA_F_NET_BYTEORDER,
+};
 use conntrack_codec::Result as CResult;
 use conntrack_io::Socket;
 use conntrack_tests::Netns;
-
-/// `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` (the codec keeps its copies private).
-const NLA_F_NESTED: u16 = 1 << 15;
-const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
 
 const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;

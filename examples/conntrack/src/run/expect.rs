@@ -42,8 +42,13 @@ impl Ctx {
                 self.counter += 1;
                 return ControlFlow::Continue(());
             }
-            let e = match ExpectRepr::try_from(&view) {
-                Ok(e) => e,
+            if tms {
+                out.event_time = Some(conntrack_io::clock::now_micros());
+                conntrack_io::clock::set_now(&mut out);
+            }
+            // Printed from the view: nothing copied or allocated per expectation.
+            let line = match ExpLine::from_view(&view, None, &out) {
+                Ok(line) => line,
                 Err(err) => {
                     error = Some(Fail::other(format!("Operation failed: {err}")));
                     return ControlFlow::Break(());
@@ -53,13 +58,7 @@ impl Ctx {
                 self.xml_open = true;
                 self.term.out.text(XML_EXP_HEADER);
             }
-            if tms {
-                out.event_time = Some(conntrack_io::clock::now_micros());
-                conntrack_io::clock::set_now(&mut out);
-            }
-            self.term
-                .out
-                .line(format_args!("{}", ExpLine::new(&e, None, &out)));
+            self.term.out.line(format_args!("{line}"));
             self.counter += 1;
             ControlFlow::Continue(())
         });

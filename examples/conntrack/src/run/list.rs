@@ -34,20 +34,31 @@ impl Ctx {
             _ if c.options & opt::ZERO != 0 => ListKind::TableZero,
             _ => ListKind::Table,
         };
+        // Entries are printed from the view; only a filter the kernel cannot apply needs
+        // them as plain data, read into this one value.
+        let mut entry = ConntrackRepr::default();
         let res = k.list(kind, &kf, &mut |view| {
-            let e = match ConntrackRepr::try_from(&view) {
-                Ok(e) => e,
+            let skip = if check {
+                entry
+                    .read_view(&view)
+                    .map(|()| filter::nfct_filter(c, &nf, &Obj::from_entry(&entry), &cur))
+            } else {
+                Ok(false)
+            };
+            let printed = skip.and_then(|skip| {
+                if !skip {
+                    self.print_view(&view, Origin::Dump, &out, true)?;
+                    self.counter += 1;
+                }
+                Ok(())
+            });
+            match printed {
+                Ok(()) => ControlFlow::Continue(()),
                 Err(err) => {
                     error = Some(Fail::other(format!("Operation failed: {err}")));
-                    return ControlFlow::Break(());
+                    ControlFlow::Break(())
                 }
-            };
-            if check && filter::nfct_filter(c, &nf, &Obj::from_entry(&e), &cur) {
-                return ControlFlow::Continue(());
             }
-            self.print(&e, Origin::Dump, &out, true);
-            self.counter += 1;
-            ControlFlow::Continue(())
         });
         if self.xml_open {
             self.term.out.text(XML_FOOTER);

@@ -8,7 +8,7 @@ mod expect;
 mod list;
 mod stats;
 
-use conntrack_codec::ct::ConntrackRepr;
+use conntrack_codec::ct::{Conntrack, ConntrackRepr};
 use conntrack_codec::fmt::{CtLine, Origin, Output, Style, XML_HEADER};
 use conntrack_io::Error as IoError;
 use nix::libc;
@@ -166,6 +166,29 @@ impl Ctx {
             self.term.out.text(XML_HEADER);
         }
         line(&mut self.term, &self.g.labelmap, e, origin, out);
+    }
+
+    /// Prints the entry a view shows, read from the message's bytes (nothing is copied or
+    /// allocated for it); `header` says whether this command opens an XML document.
+    ///
+    /// # Errors
+    /// An attribute the line prints is malformed.
+    fn print_view(
+        &mut self,
+        v: &Conntrack<'_>,
+        origin: Origin,
+        out: &Output,
+        header: bool,
+    ) -> Result<(), conntrack_codec::Error> {
+        let labels = crate::out::label_names(self.g.labelmap.as_ref());
+        let line = CtLine::from_view(v, origin, out, labels)?;
+        // The document opens before the first line that can be written.
+        if header && out.style == Style::Xml && !self.xml_open {
+            self.xml_open = true;
+            self.term.out.text(XML_HEADER);
+        }
+        self.term.out.line(format_args!("{line}"));
+        Ok(())
     }
 
     /// `print_stats`: the summary line, and whether the command counts as failed.
