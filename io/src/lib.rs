@@ -174,6 +174,7 @@ mod labels;
 pub mod matching;
 mod ops;
 mod progname;
+pub mod receiver;
 mod socket;
 mod strerror;
 mod sys;
@@ -194,6 +195,7 @@ pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
 pub use progname::Prognames;
+pub use receiver::{Receiver, ReceiverBuilder, ReceiverStats};
 pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
 pub use strerror::strerror;
 

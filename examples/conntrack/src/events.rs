@@ -1,7 +1,11 @@
 //! The event loop that `conntrack -E` and `ctevents` share: receiving (in one place,
-//! [`receive`]), the look-up of the requesting program, the clock of each line, writing each
-//! line at once, and the end on SIGINT or SIGTERM (the XML footer if the header was printed,
-//! a summary on stderr, exit status 0). What each program prints is its [`Handler`].
+//! [`receive`]: a receive thread of `conntrack_io::Receiver` drains the socket into a bounded
+//! queue, so receiving never waits on the output), the look-up of the requesting program
+//! (`conntrack_io::Prognames`, remembered across a burst), the clock of each line, the output
+//! (in large blocks while a burst lasts, flushed as soon as the queue is empty, so an idle
+//! stream shows each event at once; line by line on a terminal), and the end on SIGINT or
+//! SIGTERM (the XML footer if the header was printed, a summary on stderr, exit status 0).
+//! What each program prints is its [`Handler`].
 //!
 //! [`run`] is `conntrack -E` and `-E expect`: the lines of 1.4.7, filtered as `-L` filters,
 //! with ` [USERSPACE] portid=N progname=P` when a request caused the event, and one warning
@@ -19,6 +23,7 @@ use conntrack_codec::fmt::{
 };
 use conntrack_io::{
     Connlabels, CtEvent, Error as IoError, Event, Events, ExpEvent, Groups, Lost, Prognames,
+    Receiver,
 };
 
 use crate::filter::{self, NetFilter};
@@ -59,8 +64,9 @@ pub trait Handler {
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next;
 
     /// Events were lost: `report` is the stream's report, if this item is one;
-    /// `overruns` the number of overruns the kernel reported (`ENOBUFS`) since the
-    /// previous item.
+    /// `overruns` the number of overruns since the previous item: of the socket's queue (the
+    /// kernel's `ENOBUFS`) and of the receive thread's queue
+    /// (`conntrack_io::ReceiverStats::overruns`).
     fn lost(&mut self, report: Option<&Lost>, overruns: u64, err: &mut dyn Write) -> Next;
 
     /// The stream failed to give the next item.
@@ -78,7 +84,12 @@ pub struct Settings {
     /// The summary line printed on stderr at the end, from the numbers of events shown and
     /// lost.
     pub summary: Box<dyn Fn(u64, u64) -> String + Send>,
+    /// The capacity of the queue between the receive thread and the lines, in events.
+    pub queue: usize,
 }
+
+/// The `SCHED_FIFO` priority of the receive thread: the lowest, above every normal thread.
+const REALTIME_PRIORITY: u8 = 1;
 
 /// What the loop and the signal thread share.
 #[derive(Default)]
@@ -88,12 +99,13 @@ struct Counts {
     xml_open: AtomicBool,
 }
 
-/// The next item of the stream: the one place where events are received.
+/// The next item of the stream: the one place where events are taken. `idle` runs first
+/// when nothing is queued (the output is flushed there).
 ///
 /// # Errors
-/// As [`Events::next`].
-pub fn receive(events: &mut Events) -> Result<Option<Event<'_>>, IoError> {
-    events.next()
+/// As [`Receiver::next`].
+pub fn receive(rx: &mut Receiver, idle: impl FnOnce()) -> Result<Option<Event<'_>>, IoError> {
+    rx.next_or_idle(idle)
 }
 
 /// A terminal that writes nowhere.
@@ -107,7 +119,7 @@ fn nowhere() -> Term {
 /// # Errors
 /// SIGINT and SIGTERM cannot be caught (the terminal comes back with the error).
 pub fn run_loop(
-    mut events: Events,
+    events: Events,
     settings: Settings,
     term: Term,
     handler: &mut dyn Handler,
@@ -120,6 +132,7 @@ pub fn run_loop(
         xml,
         timestamp,
         summary,
+        queue,
     } = settings;
     let caught = crate::signals::on_stop(move |_| {
         let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
@@ -139,9 +152,30 @@ pub fn run_loop(
         let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
         return Err((std::mem::replace(&mut *t, nowhere()), e));
     }
+    // Started after the signals are blocked (the thread blocks them too, whatever the order);
+    // under real-time scheduling when allowed, so that a busy machine does not keep it from
+    // the socket while a burst arrives.
+    let started = Receiver::builder()
+        .capacity(queue)
+        .realtime(Some(REALTIME_PRIORITY))
+        .spawn(events);
+    let mut rx = match started {
+        Ok(rx) => rx,
+        Err(e) => {
+            let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+            let fail = Fail::other(format!("cannot start the receive thread: {e}"));
+            return Ok((std::mem::replace(&mut *t, nowhere()), fail));
+        }
+    };
     let mut prognames = Prognames::default();
     let mut line = String::new();
-    let mut overruns = events.stats().overruns;
+    let mut overruns = rx.stats().overruns();
+    let flush = || {
+        term.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .out
+            .flush();
+    };
     let fail = loop {
         line.clear();
         let mut out = base;
@@ -149,16 +183,16 @@ pub fn run_loop(
         if timestamp {
             out.event_time = Some(conntrack_io::clock::now_micros());
         }
-        let next = match receive(&mut events) {
+        let next = match receive(&mut rx, flush) {
             Ok(Some(Event::Conntrack(ev))) => {
-                let name = (ev.portid != 0).then(|| prognames.get(ev.portid));
+                let userspace = (ev.portid != 0).then(|| Userspace {
+                    portid: ev.portid,
+                    progname: prognames.get(ev.portid),
+                });
                 let item = CtItem {
                     event: &ev,
                     out: &out,
-                    userspace: name.as_ref().map(|p| Userspace {
-                        portid: ev.portid,
-                        progname: p.as_deref(),
-                    }),
+                    userspace,
                 };
                 handler.conntrack(item, &mut line)
             }
@@ -168,13 +202,14 @@ pub fn run_loop(
                 let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
                 handler.lost(Some(&lost), 0, &mut t.err)
             }
-            Ok(None) => Next::Skip,
+            // Only after the error that ended the receive thread, which the handler saw.
+            Ok(None) => Next::Stop(Fail::other("the event stream ended")),
             Err(e) => {
                 let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
                 handler.error(&e, &mut t.err)
             }
         };
-        let new_overruns = events.stats().overruns.saturating_sub(overruns);
+        let new_overruns = rx.stats().overruns().saturating_sub(overruns);
         if new_overruns > 0 {
             overruns = overruns.saturating_add(new_overruns);
             let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
@@ -191,8 +226,9 @@ pub fn run_loop(
                     counts.xml_open.store(true, Ordering::SeqCst);
                     t.out.text(header);
                 }
+                // Written out when the buffer is full or the queue empty (at once on a
+                // terminal).
                 t.out.line(format_args!("{line}"));
-                t.out.flush();
                 if t.out.broken {
                     // Only reached if SIGPIPE is ignored: the reader went away.
                     break Fail::other("");
@@ -360,11 +396,15 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         }
         Fail::other("Can't open netlink socket")
     })?;
+    // `-b` sizes the receive thread's queue too: at least as many events as the socket's
+    // queue of that size holds (the kernel counts about 1 KiB per event of the doubled size).
+    let mut queue = Receiver::DEFAULT_CAPACITY;
     if !expect && c.options & opt::BUFFERSIZE != 0 {
         let size = usize::try_from(c.buffer_size).unwrap_or(0);
         let got = events.set_rcvbuf(size).unwrap_or(0);
         let line = format!("NOTICE: Netlink socket buffer size has been set to {got} bytes.");
         ctx.term.err_line(line.as_bytes());
+        queue = queue.max(size / Receiver::SLOT_BYTES);
     }
     let nf = if expect {
         NetFilter::default()
@@ -397,6 +437,7 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
                 shown as i32
             )
         }),
+        queue,
     };
     let cur = ctx.cur.clone();
     let mut handler = Conntrack {

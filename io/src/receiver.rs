@@ -1,0 +1,805 @@
+//! An event stream read by a thread of its own: receiving never waits on what the reader
+//! does with the events.
+//!
+//! The kernel queues each event on the socket and drops it when the socket's receive queue
+//! is full; the default queue holds about 200 events. A reader that formats, writes or
+//! looks things up between two receives leaves the socket unread meanwhile, and a burst of a
+//! few thousand events then overflows it. A [`Receiver`] moves the receiving to a thread
+//! that does nothing else: it reads each event from the socket ([`Events`], with its exact
+//! loss reports and its growth on demand) and copies its message into a slot of a bounded
+//! queue, and the reader takes the events from the queue at its own pace, lent one at a time
+//! as [`Events::next`] lends them ([`Receiver::next`]).
+//!
+//! - **Bounded.** The queue holds at most `capacity` events ([`Receiver::with_capacity`],
+//!   [`Receiver::DEFAULT_CAPACITY`] by default). An event that finds it full is dropped and
+//!   counted, and the loss is reported in the stream in its place, exactly as the kernel's:
+//!   an [`Event::Lost`] with [`LossCause::Backlog`] and the exact count. The stream's own
+//!   losses (the socket's queue, [`LossCause::QueueFull`]) are reported as they were, and
+//!   [`Lost::total`] counts both.
+//! - **No allocation per event.** A slot is allocated the first time the backlog is that
+//!   deep and reused from then on; nothing is allocated per event in steady state, and memory
+//!   stays bounded by the capacity (a slot holds one message, 200 to 400 bytes, in a buffer
+//!   of [`Receiver::SLOT_BYTES`] that grows only for a larger message).
+//! - **Batches.** The reader takes everything queued in one lock, and gives the slots back in
+//!   batches; consecutive loss reports of one cause are merged into one while they wait.
+//! - **Knowing when to flush.** [`Receiver::next_or_idle`] calls the caller back before it
+//!   waits on an empty queue: a program writes its output in large blocks while a burst
+//!   lasts and flushes it there, so an idle stream still shows each event at once.
+//! - **Overruns**, for `conntrack -E`'s one warning per overrun: the kernel's
+//!   ([`EventStats::overruns`]) and the queue's ([`ReceiverStats::backlog_overruns`]: an
+//!   overrun begins with the first event that does not fit and ends when the reader has
+//!   taken everything queued, as the kernel's ends when its queue is read empty).
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use conntrack_io::{Event, Events, Groups, Receiver};
+//!
+//! let mut rx = Receiver::spawn(Events::open(Groups::CONNTRACK)?)?;
+//! let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+//! let mut failed = None;
+//! // Large writes during a burst, a flush as soon as nothing is queued.
+//! while let Some(event) = rx.next_or_idle(|| failed = out.flush().err().or(failed.take()))? {
+//!     match event {
+//!         Event::Conntrack(ev) => writeln!(out, "{:?} {:?}", ev.kind, ev.entry.orig()?)?,
+//!         Event::Expect(ev) => writeln!(out, "expectation {:?}", ev.kind)?,
+//!         Event::Lost(lost) => eprintln!("{lost}"), // exact, whichever queue overflowed
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use conntrack_codec::ct::{Conntrack, EventKind};
+use conntrack_codec::exp::Expect;
+use conntrack_codec::nl::NlMsg;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Error, Result};
+use crate::events::{CtEvent, Event, EventStats, Events, ExpEvent, LossCause, Lost};
+
+/// What a slot's message is.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Conntrack(EventKind),
+    Expect(EventKind),
+}
+
+/// One item of the queue.
+#[derive(Debug)]
+enum Item {
+    /// An event: its message, copied into a slot.
+    Event { slot: Vec<u8>, kind: Kind },
+    /// A loss report (the stream's, or the queue's own).
+    Lost(Lost),
+    /// An error of the stream; the last item if it ended the thread.
+    Error(Error),
+}
+
+/// What the receive thread and the reader share, under one lock.
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Item>,
+    /// Slots given back by the reader.
+    free: Vec<Vec<u8>>,
+    /// The reader is waiting for the queue (on the condition variable, or a task's waker).
+    waiting: bool,
+    /// The socket has stayed empty since the last items were queued (or the thread ended):
+    /// the reader, once it has taken them, has caught up with the stream.
+    idle: bool,
+    waker: Option<Waker>,
+    /// The receive thread has ended: nothing more will be queued.
+    finished: bool,
+    /// The queue overflowed and the reader has not caught up since.
+    congested: bool,
+    stream: EventStats,
+    /// The stream's loss total as of the last stream report queued.
+    stream_lost: u64,
+    backlog_lost: u64,
+    backlog_overruns: u64,
+    peak: usize,
+    slots: usize,
+    /// Error items dropped because the queue already held a full queue's worth of items.
+    errors_dropped: u64,
+    /// The receive thread runs under `SCHED_FIFO`.
+    realtime: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+    stop: AtomicBool,
+    capacity: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a [`Receiver`] has seen so far.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ReceiverStats {
+    /// The stream's own counters, as of the items taken from the queue so far (`received`:
+    /// the events read from the socket, queued or not; `lost`: the socket's losses).
+    pub stream: EventStats,
+    /// Events handed out to the reader.
+    pub handed_out: u64,
+    /// Events read from the socket and dropped because the queue was full (each reported
+    /// as an [`Event::Lost`] with [`LossCause::Backlog`]).
+    pub backlog_lost: u64,
+    /// Times the queue overflowed: from the first event that did not fit until the reader
+    /// had taken everything queued.
+    pub backlog_overruns: u64,
+    /// The deepest backlog so far, in events (queued, or lent to the reader).
+    pub peak: usize,
+    /// Slots allocated so far: at most [`capacity`](ReceiverStats::capacity), and no more
+    /// once the backlog has been that deep.
+    pub slots: usize,
+    /// The queue's capacity, in events.
+    pub capacity: usize,
+    /// Error items dropped because the queue held a queue's worth of items already (a
+    /// stream failing on every message).
+    pub errors_dropped: u64,
+    /// Whether the receive thread runs under real-time scheduling
+    /// ([`ReceiverBuilder::realtime`]).
+    pub realtime: bool,
+}
+
+impl ReceiverStats {
+    /// Events lost, in the socket and in the queue.
+    pub fn lost(&self) -> u64 {
+        self.stream.lost.saturating_add(self.backlog_lost)
+    }
+
+    /// Overruns, of the socket's queue (`ENOBUFS`) and of the receiver's.
+    pub fn overruns(&self) -> u64 {
+        self.stream.overruns.saturating_add(self.backlog_overruns)
+    }
+}
+
+/// How to start a [`Receiver`]: the capacity of its queue and the scheduling of its thread.
+///
+/// ```no_run
+/// use conntrack_io::{Events, Groups, Receiver};
+///
+/// let rx = Receiver::builder()
+///     .capacity(65_536)
+///     .realtime(Some(1)) // SCHED_FIFO if allowed (CAP_SYS_NICE), else as it was
+///     .spawn(Events::open(Groups::CONNTRACK)?)?;
+/// # Ok::<(), conntrack_io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiverBuilder {
+    capacity: usize,
+    realtime: Option<u8>,
+}
+
+impl ReceiverBuilder {
+    /// The defaults: [`Receiver::DEFAULT_CAPACITY`], normal scheduling.
+    pub const fn new() -> Self {
+        ReceiverBuilder {
+            capacity: Receiver::DEFAULT_CAPACITY,
+            realtime: None,
+        }
+    }
+
+    /// Sets the capacity of the queue, in events (at least 1).
+    pub const fn capacity(mut self, events: usize) -> Self {
+        self.capacity = events;
+        self
+    }
+
+    /// Runs the receive thread under `SCHED_FIFO` at this priority (1 to 99; the lowest, 1,
+    /// is above every normal thread and is enough), or under normal scheduling (`None`, the
+    /// default). What conntrackd's `Scheduler { Type FIFO }` does for its whole process.
+    ///
+    /// The kernel's receive queue holds only about 200 events at its default size: a
+    /// receiver that is not running for a millisecond or two while a burst arrives loses
+    /// events, and on a busy machine a normal thread can wait that long for a CPU. A
+    /// real-time thread runs as soon as an event arrives. It only receives and copies (a
+    /// microsecond or two per event) and sleeps while the socket is empty, so it takes a
+    /// CPU only in proportion to the event rate (and the kernel keeps 5% of each CPU for
+    /// normal threads whatever real-time threads do, by default).
+    ///
+    /// It needs `CAP_SYS_NICE` (or an `RLIMIT_RTPRIO` allowing it); when the kernel refuses,
+    /// the thread keeps normal scheduling: see [`ReceiverStats::realtime`].
+    pub const fn realtime(mut self, priority: Option<u8>) -> Self {
+        self.realtime = priority;
+        self
+    }
+
+    /// Starts the receive thread on `events`. Configure the stream first (receive queue
+    /// size, growth on demand, filters): the thread owns it until
+    /// [`stop`](Receiver::stop) gives it back.
+    ///
+    /// The thread blocks every signal, so that a program that waits for signals on a thread
+    /// of its own (`sigwait`) still gets them whenever it starts the receiver.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] if the wake-up socket pair or the thread cannot be made.
+    pub fn spawn(self, events: Events) -> Result<Receiver> {
+        Receiver::start(events, self)
+    }
+}
+
+impl Default for ReceiverBuilder {
+    fn default() -> Self {
+        ReceiverBuilder::new()
+    }
+}
+
+/// An event stream read by a thread of its own into a bounded queue; see the [module
+/// documentation](self).
+#[derive(Debug)]
+pub struct Receiver {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Events>>,
+    /// One byte written here wakes the receive thread to stop.
+    wake: UnixStream,
+    /// Items taken from the queue, handed out in order.
+    mine: VecDeque<Item>,
+    /// The slot of the event lent out last.
+    lent: Option<(Vec<u8>, Kind)>,
+    /// Slots done with, to give back.
+    done: Vec<Vec<u8>>,
+    stats: ReceiverStats,
+}
+
+/// How long the reader may wait.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    Yes,
+}
+
+impl Receiver {
+    /// The default capacity of the queue, in events: eighty times what the kernel's default
+    /// receive queue holds (about 200), for at most 8 MiB of slots.
+    pub const DEFAULT_CAPACITY: usize = 16_384;
+
+    /// The size a slot is allocated with; it grows (once) for a larger message.
+    pub const SLOT_BYTES: usize = 512;
+
+    /// How many slots the reader keeps before giving them back.
+    const GIVE_BACK: usize = 64;
+
+    /// Starts the receive thread on `events` with the defaults (a queue of
+    /// [`DEFAULT_CAPACITY`](Receiver::DEFAULT_CAPACITY) events, normal scheduling).
+    ///
+    /// # Errors
+    /// As [`ReceiverBuilder::spawn`].
+    pub fn spawn(events: Events) -> Result<Receiver> {
+        Receiver::builder().spawn(events)
+    }
+
+    /// Starts the receive thread on `events` with a queue of `capacity` events (at least 1).
+    ///
+    /// # Errors
+    /// As [`ReceiverBuilder::spawn`].
+    pub fn with_capacity(events: Events, capacity: usize) -> Result<Receiver> {
+        Receiver::builder().capacity(capacity).spawn(events)
+    }
+
+    /// A [`ReceiverBuilder`] with the defaults, to choose the capacity and the scheduling.
+    pub const fn builder() -> ReceiverBuilder {
+        ReceiverBuilder::new()
+    }
+
+    fn start(events: Events, options: ReceiverBuilder) -> Result<Receiver> {
+        let capacity = options.capacity.max(1);
+        let (wake, woken) = UnixStream::pair().map_err(|e| sys_io("socketpair", &e))?;
+        wake.set_nonblocking(true)
+            .map_err(|e| sys_io("fcntl(F_SETFL)", &e))?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(256),
+                free: Vec::with_capacity(256),
+                waiting: false,
+                idle: true,
+                waker: None,
+                finished: false,
+                congested: false,
+                stream: events.stats(),
+                stream_lost: events.stats().lost,
+                backlog_lost: 0,
+                backlog_overruns: 0,
+                peak: 0,
+                slots: 0,
+                errors_dropped: 0,
+                realtime: false,
+            }),
+            ready: Condvar::new(),
+            stop: AtomicBool::new(false),
+            capacity,
+        });
+        let theirs = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("conntrack-events".into())
+            .spawn(move || Producer::new(theirs).run(events, &woken, options.realtime))
+            .map_err(|e| sys_io("pthread_create", &e))?;
+        Ok(Receiver {
+            stats: ReceiverStats {
+                capacity,
+                ..ReceiverStats::default()
+            },
+            shared,
+            thread: Some(thread),
+            wake,
+            mine: VecDeque::with_capacity(256),
+            lent: None,
+            done: Vec::with_capacity(Receiver::GIVE_BACK),
+        })
+    }
+
+    /// The next item; waits while the queue is empty. `Ok(None)` once the receive thread
+    /// has ended (after the error that ended it) and everything queued was handed out.
+    ///
+    /// # Errors
+    /// What the stream returned ([`Events::next`]), in its place in the stream:
+    /// [`Error::Codec`] and [`Error::Truncated`] and the stream goes on; any other error
+    /// ended the receive thread.
+    #[allow(clippy::should_implement_trait)] // A lending iterator, as `Events::next`.
+    pub fn next(&mut self) -> Result<Option<Event<'_>>> {
+        self.take(Wait::Yes, None::<fn()>)
+    }
+
+    /// The next item if one is queued, without waiting: `Ok(None)` means nothing now.
+    ///
+    /// # Errors
+    /// As [`next`](Receiver::next).
+    pub fn try_next(&mut self) -> Result<Option<Event<'_>>> {
+        self.take(Wait::No, None::<fn()>)
+    }
+
+    /// The next item, as [`next`](Receiver::next); if the queue is empty, calls `idle`
+    /// first (once, without holding anything), then waits. Flush buffered output in `idle`:
+    /// it runs exactly when the reader has caught up with the stream.
+    ///
+    /// # Errors
+    /// As [`next`](Receiver::next).
+    pub fn next_or_idle(&mut self, idle: impl FnOnce()) -> Result<Option<Event<'_>>> {
+        self.take(Wait::Yes, Some(idle))
+    }
+
+    /// The next item, waiting without blocking the thread: for async code on any runtime
+    /// (the receive thread wakes the task). Cancel-safe: nothing is taken until it is ready.
+    ///
+    /// # Errors
+    /// As [`next`](Receiver::next).
+    pub async fn next_async(&mut self) -> Result<Option<Event<'_>>> {
+        poll_fn(|cx| self.poll_ready(cx)).await;
+        self.try_next()
+    }
+
+    /// Whether an item can be taken now (or the stream has ended); registers the task's
+    /// waker otherwise.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.mine.is_empty() {
+            return Poll::Ready(());
+        }
+        let mut st = self.shared.lock();
+        if !st.queue.is_empty() || st.finished {
+            return Poll::Ready(());
+        }
+        match &st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.waker = Some(cx.waker().clone()),
+        }
+        st.waiting = true;
+        Poll::Pending
+    }
+
+    /// Events queued and not handed out yet (an estimate while the thread runs).
+    pub fn queued(&self) -> usize {
+        let queued = self.shared.lock().queue.len();
+        queued.saturating_add(self.mine.len())
+    }
+
+    /// Counters, as of the items taken from the queue so far.
+    pub fn stats(&self) -> ReceiverStats {
+        self.stats
+    }
+
+    /// Stops the receive thread and gives the stream back, still subscribed. Events queued
+    /// but not handed out are dropped (they were read from the socket: the stream does not
+    /// see them again).
+    ///
+    /// # Errors
+    /// [`Error::Sys`] (`ESRCH`) if the receive thread is gone.
+    ///
+    /// # Panics
+    /// If the receive thread panicked (a bug), the panic is resumed here.
+    pub fn stop(mut self) -> Result<Events> {
+        match self.halt() {
+            Some(Ok(events)) => Ok(events),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Err(Error::sys("pthread_join", Errno::ESRCH)),
+        }
+    }
+
+    /// Asks the receive thread to stop and joins it.
+    fn halt(&mut self) -> Option<std::thread::Result<Events>> {
+        let thread = self.thread.take()?;
+        self.shared.stop.store(true, Ordering::Release);
+        // The socket pair holds one byte easily; a failure means the thread is gone.
+        let _ = (&self.wake).write(&[1]);
+        Some(thread.join())
+    }
+
+    /// Takes the next item, waiting as `wait` says.
+    fn take(&mut self, wait: Wait, idle: Option<impl FnOnce()>) -> Result<Option<Event<'_>>> {
+        if let Some((slot, _)) = self.lent.take() {
+            self.done.push(slot);
+            if self.done.len() >= Receiver::GIVE_BACK {
+                let mut st = self.shared.lock();
+                st.free.append(&mut self.done);
+            }
+        }
+        if self.mine.is_empty() && !self.refill(wait, idle) {
+            return Ok(None);
+        }
+        match self.mine.pop_front() {
+            None => Ok(None),
+            Some(Item::Lost(lost)) => Ok(Some(Event::Lost(lost))),
+            Some(Item::Error(e)) => Err(e),
+            Some(Item::Event { slot, kind }) => {
+                self.stats.handed_out = self.stats.handed_out.saturating_add(1);
+                let (slot, kind) = self.lent.insert((slot, kind));
+                lend(slot, *kind).map(Some)
+            }
+        }
+    }
+
+    /// Moves everything queued to `mine`; returns whether anything was.
+    fn refill(&mut self, wait: Wait, mut idle: Option<impl FnOnce()>) -> bool {
+        let mut st = self.shared.lock();
+        st.free.append(&mut self.done);
+        loop {
+            if !st.queue.is_empty() {
+                std::mem::swap(&mut self.mine, &mut st.queue);
+                snapshot(&mut self.stats, &st);
+                return true;
+            }
+            // The reader has caught up: an overflow of the queue is over.
+            st.congested = false;
+            snapshot(&mut self.stats, &st);
+            if st.finished || wait == Wait::No {
+                return false;
+            }
+            if st.idle {
+                if let Some(f) = idle.take() {
+                    drop(st);
+                    f();
+                    st = self.shared.lock();
+                    continue;
+                }
+            }
+            st.waiting = true;
+            st = self
+                .shared
+                .ready
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Copies the shared counters into the reader's.
+fn snapshot(stats: &mut ReceiverStats, st: &State) {
+    stats.stream = st.stream;
+    stats.backlog_lost = st.backlog_lost;
+    stats.backlog_overruns = st.backlog_overruns;
+    stats.peak = st.peak;
+    stats.slots = st.slots;
+    stats.errors_dropped = st.errors_dropped;
+    stats.realtime = st.realtime;
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
+/// The event of a slot, lent from it.
+fn lend(slot: &[u8], kind: Kind) -> Result<Event<'_>> {
+    let codec = |error| Error::Codec {
+        error,
+        offset: Some(0),
+    };
+    let msg = NlMsg::new_checked(slot).map_err(codec)?;
+    let portid = msg.pid();
+    Ok(match kind {
+        Kind::Conntrack(kind) => Event::Conntrack(CtEvent {
+            kind,
+            entry: Conntrack::parse(msg).map_err(codec)?,
+            portid,
+        }),
+        Kind::Expect(kind) => Event::Expect(ExpEvent {
+            kind,
+            exp: Expect::parse(msg).map_err(codec)?,
+            portid,
+        }),
+    })
+}
+
+/// An `io::Error` from the standard library as a system call failure.
+fn sys_io(call: &'static str, e: &std::io::Error) -> Error {
+    Error::sys(call, e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+}
+
+/// What the receive thread found in one step.
+enum Found {
+    /// An event, copied into a slot.
+    Event(Vec<u8>, Kind),
+    /// An event with no slot left for it.
+    Overflow,
+    Lost(Lost),
+    Error(Error),
+    /// Nothing queued in the socket.
+    Nothing,
+}
+
+/// The receive thread's side.
+struct Producer {
+    shared: Arc<Shared>,
+    /// Slots ready to fill.
+    spare: Vec<Vec<u8>>,
+    allocated: usize,
+    /// Items not published yet.
+    batch: VecDeque<Item>,
+}
+
+impl Producer {
+    /// Items published at once while the socket has more: one lock per batch. The reader
+    /// is woken when this many wait for it, or when the socket stays empty.
+    const BATCH: usize = 32;
+
+    /// How long the socket is left to fill between two drains while a burst lasts. The
+    /// kernel's default receive queue (about 200 events) holds a pause of a burst of up to
+    /// a million events a second, with room for the pause to last twice as long; a pause
+    /// that brings nothing ends the burst.
+    const PAUSE: Duration = Duration::from_micros(100);
+
+    fn new(shared: Arc<Shared>) -> Producer {
+        Producer {
+            shared,
+            spare: Vec::with_capacity(256),
+            allocated: 0,
+            batch: VecDeque::with_capacity(Producer::BATCH),
+        }
+    }
+
+    /// Receives until told to stop or the stream fails; gives the stream back.
+    fn run(mut self, mut events: Events, woken: &UnixStream, realtime: Option<u8>) -> Events {
+        block_signals();
+        if let Some(priority) = realtime {
+            let ok = crate::sys::set_fifo(i32::from(priority.clamp(1, 99))).is_ok();
+            self.shared.lock().realtime = ok;
+        }
+        // Idle: a wait on the socket and on the wake-up socket (so that `stop` is heard at
+        // once). Busy: the socket is drained, then left to fill for `PAUSE`, and drained
+        // again, until a pause brings nothing: one wake-up per pause instead of one per event
+        // (the kernel queue's default size holds what even a fast burst brings in a pause).
+        let mut busy = false;
+        let mut got = false;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            if !busy {
+                if let Err(e) = wait(&events, woken) {
+                    self.batch.push_back(Item::Error(e));
+                    self.publish(events.stats(), true);
+                    break;
+                }
+                busy = true;
+                continue;
+            }
+            let found = match events.try_next() {
+                Ok(Some(Event::Conntrack(ev))) => {
+                    self.copy(ev.entry.nf().msg().bytes(), Kind::Conntrack(ev.kind))
+                }
+                Ok(Some(Event::Expect(ev))) => {
+                    self.copy(ev.exp.nf().msg().bytes(), Kind::Expect(ev.kind))
+                }
+                Ok(Some(Event::Lost(lost))) => Found::Lost(lost),
+                Ok(None) => Found::Nothing,
+                Err(e) => Found::Error(e),
+            };
+            let fatal = matches!(
+                &found,
+                Found::Error(e) if !matches!(e, Error::Codec { .. } | Error::Truncated { .. })
+            );
+            match found {
+                Found::Nothing => {
+                    self.publish(events.stats(), false);
+                    if std::mem::take(&mut got) {
+                        std::thread::sleep(Producer::PAUSE);
+                    } else {
+                        // A pause brought nothing: the burst is over. Tell the reader, which
+                        // flushes its output. (Waking it for every event of a burst would
+                        // take the CPU the receiving needs.)
+                        self.tell_idle();
+                        busy = false;
+                    }
+                    continue;
+                }
+                Found::Event(slot, kind) => self.batch.push_back(Item::Event { slot, kind }),
+                Found::Overflow => {
+                    push_lost(&mut self.batch, Lost::new(1, 0, true, LossCause::Backlog));
+                }
+                Found::Lost(lost) => self.batch.push_back(Item::Lost(lost)),
+                Found::Error(e) => self.batch.push_back(Item::Error(e)),
+            }
+            got = true;
+            if fatal {
+                self.publish(events.stats(), true);
+                break;
+            }
+            if self.batch.len() >= Producer::BATCH {
+                self.publish(events.stats(), false);
+            }
+        }
+        let waker = {
+            let mut st = self.shared.lock();
+            st.finished = true;
+            st.idle = true;
+            st.waker.take()
+        };
+        self.shared.ready.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+        events
+    }
+
+    /// Tells the reader that the socket has stayed empty: it gets everything queued, and
+    /// flushes its output.
+    fn tell_idle(&mut self) {
+        let waker = {
+            let mut st = self.shared.lock();
+            st.idle = true;
+            if st.waiting {
+                st.waiting = false;
+                self.shared.ready.notify_one();
+                st.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Copies a message into a free slot.
+    fn copy(&mut self, msg: &[u8], kind: Kind) -> Found {
+        match self.slot() {
+            Some(mut slot) => {
+                slot.clear();
+                slot.extend_from_slice(msg);
+                Found::Event(slot, kind)
+            }
+            None => Found::Overflow,
+        }
+    }
+
+    /// A free slot: one kept, one given back, or a new one while the capacity allows.
+    fn slot(&mut self) -> Option<Vec<u8>> {
+        if let Some(s) = self.spare.pop() {
+            return Some(s);
+        }
+        {
+            let mut st = self.shared.lock();
+            std::mem::swap(&mut self.spare, &mut st.free);
+        }
+        if let Some(s) = self.spare.pop() {
+            return Some(s);
+        }
+        if self.allocated < self.shared.capacity {
+            self.allocated += 1;
+            return Some(Vec::with_capacity(Receiver::SLOT_BYTES));
+        }
+        None
+    }
+
+    /// Publishes the batch with the stream's counters, and wakes the reader.
+    /// `last`: the thread ends after it; every item is then queued.
+    fn publish(&mut self, stream: EventStats, last: bool) {
+        let waker = {
+            let mut st = self.shared.lock();
+            st.stream = stream;
+            st.slots = self.allocated;
+            let in_use = self
+                .allocated
+                .saturating_sub(self.spare.len())
+                .saturating_sub(st.free.len());
+            st.peak = st.peak.max(in_use);
+            let before = st.queue.len();
+            let limit = self.shared.capacity.saturating_mul(2);
+            while let Some(item) = self.batch.pop_front() {
+                match item {
+                    Item::Lost(mut lost) => {
+                        if lost.cause == LossCause::Backlog {
+                            st.backlog_lost = st.backlog_lost.saturating_add(lost.count);
+                            if !st.congested {
+                                st.congested = true;
+                                st.backlog_overruns = st.backlog_overruns.saturating_add(1);
+                            }
+                        } else {
+                            // The stream's running total, in its place among the items.
+                            st.stream_lost = lost.total;
+                        }
+                        lost.total = st.stream_lost.saturating_add(st.backlog_lost);
+                        push_lost(&mut st.queue, lost);
+                    }
+                    // Bounded like the events: a stream failing on every message cannot
+                    // grow the queue without end.
+                    Item::Error(_) if !last && st.queue.len() >= limit => {
+                        st.errors_dropped = st.errors_dropped.saturating_add(1);
+                    }
+                    item => st.queue.push_back(item),
+                }
+            }
+            if st.queue.len() > before {
+                st.idle = false;
+            }
+            // Woken for a batch; the rest when the socket stays empty (`tell_idle`).
+            if (last || st.queue.len() >= Producer::BATCH) && st.waiting {
+                st.waiting = false;
+                self.shared.ready.notify_one();
+                st.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Queues a loss report, merged into the last item if that is a report of the same cause
+/// not handed out yet.
+fn push_lost(queue: &mut VecDeque<Item>, lost: Lost) {
+    if let Some(Item::Lost(last)) = queue.back_mut() {
+        if last.cause == lost.cause && last.grown_to.is_none() {
+            last.count = last.count.saturating_add(lost.count);
+            last.total = lost.total;
+            last.exact &= lost.exact;
+            last.grown_to = lost.grown_to;
+            return;
+        }
+    }
+    queue.push_back(Item::Lost(lost));
+}
+
+/// Waits until the socket is readable or the thread is told to stop.
+fn wait(events: &Events, woken: &UnixStream) -> Result<()> {
+    let mut fds = [
+        PollFd::new(events.as_fd(), PollFlags::POLLIN),
+        PollFd::new(woken.as_fd(), PollFlags::POLLIN),
+    ];
+    match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) | Err(Errno::EINTR) => Ok(()),
+        Err(e) => Err(Error::sys("poll", e)),
+    }
+}
+
+/// Blocks every signal in the calling thread.
+fn block_signals() {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
+}
