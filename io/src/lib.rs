@@ -195,7 +195,7 @@ pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
 pub use progname::Prognames;
-pub use receiver::{Receiver, ReceiverBuilder, ReceiverStats};
+pub use receiver::{Receiver, ReceiverBuilder, ReceiverStats, ReceiverWatch, WhenFull};
 pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
 pub use strerror::strerror;
 

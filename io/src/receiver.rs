@@ -11,20 +11,24 @@
 //! as [`Events::next`] lends them ([`Receiver::next`]).
 //!
 //! - **Bounded.** The queue holds at most `capacity` events ([`Receiver::with_capacity`],
-//!   [`Receiver::DEFAULT_CAPACITY`] by default). An event that finds it full is dropped and
-//!   counted, and the loss is reported in the stream in its place, exactly as the kernel's:
-//!   an [`Event::Lost`] with [`LossCause::Backlog`] and the exact count. The stream's own
-//!   losses (the socket's queue, [`LossCause::QueueFull`]) are reported as they were, and
-//!   [`Lost::total`] counts both.
+//!   [`Receiver::DEFAULT_CAPACITY`] by default). By default ([`WhenFull::Drop`]) an event
+//!   that finds it full is dropped and counted, and the loss is reported in the stream in its
+//!   place, exactly as the kernel's: an [`Event::Lost`] with [`LossCause::Backlog`] and the
+//!   exact count. The stream's own losses (the socket's queue, [`LossCause::QueueFull`]) are
+//!   reported as they were, and [`Lost::total`] counts both. With [`WhenFull::Wait`] the
+//!   thread stops reading until the reader makes room, and every loss is the kernel's.
 //! - **No allocation per event.** A slot is allocated the first time the backlog is that
 //!   deep and reused from then on; nothing is allocated per event in steady state, and memory
 //!   stays bounded by the capacity (a slot holds one message, 200 to 400 bytes, in a buffer
 //!   of [`Receiver::SLOT_BYTES`] that grows only for a larger message).
 //! - **Batches.** The reader takes everything queued in one lock, and gives the slots back in
 //!   batches; consecutive loss reports of one cause are merged into one while they wait.
-//! - **Knowing when to flush.** [`Receiver::next_or_idle`] calls the caller back before it
-//!   waits on an empty queue: a program writes its output in large blocks while a burst
-//!   lasts and flushes it there, so an idle stream still shows each event at once.
+//! - **Knowing when to flush.** The thread drains the socket, lets it fill for a fraction of
+//!   a millisecond, and drains it again while a burst lasts (one wake-up per pause, not one
+//!   per event); a pause that brings nothing ends the burst. [`Receiver::next_or_idle`] then
+//!   calls the caller back, before it waits on the empty queue: a program writes its output
+//!   in large blocks while a burst lasts and flushes it there, so an idle stream still shows
+//!   each event at once (within a millisecond).
 //! - **Overruns**, for `conntrack -E`'s one warning per overrun: the kernel's
 //!   ([`EventStats::overruns`]) and the queue's ([`ReceiverStats::backlog_overruns`]: an
 //!   overrun begins with the first event that does not fit and ends when the reader has
@@ -38,7 +42,7 @@
 //! let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
 //! let mut failed = None;
 //! // Large writes during a burst, a flush as soon as nothing is queued.
-//! while let Some(event) = rx.next_or_idle(|| failed = out.flush().err().or(failed.take()))? {
+//! while let Some(event) = rx.next_or_idle(|_stats| failed = out.flush().err().or(failed.take()))? {
 //!     match event {
 //!         Event::Conntrack(ev) => writeln!(out, "{:?} {:?}", ev.kind, ev.entry.orig()?)?,
 //!         Event::Expect(ev) => writeln!(out, "expectation {:?}", ev.kind)?,
@@ -113,20 +117,43 @@ struct State {
     errors_dropped: u64,
     /// The receive thread runs under `SCHED_FIFO`.
     realtime: bool,
+    /// The receive thread waits for room ([`WhenFull::Wait`]).
+    waiting_for_room: bool,
+    /// Events handed out, as of the reader's last visit.
+    handed_out: u64,
 }
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
+    /// The reader waits here for items.
     ready: Condvar,
+    /// The receive thread waits here for free slots ([`WhenFull::Wait`]).
+    room: Condvar,
     stop: AtomicBool,
     capacity: usize,
+    when_full: WhenFull,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What the receive thread does with an event when the queue is full.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WhenFull {
+    /// Drops it, counts it and reports it ([`LossCause::Backlog`]); the thread keeps the
+    /// socket drained. The default.
+    #[default]
+    Drop,
+    /// Waits until the reader makes room, leaving the socket unread meanwhile: the kernel's
+    /// queue then overflows instead, and every loss is the kernel's ([`LossCause::QueueFull`],
+    /// with its `ENOBUFS` overrun). For a program whose loss reports must be the kernel's,
+    /// as `conntrack -E`'s warnings are.
+    Wait,
 }
 
 /// What a [`Receiver`] has seen so far.
@@ -186,20 +213,29 @@ impl ReceiverStats {
 pub struct ReceiverBuilder {
     capacity: usize,
     realtime: Option<u8>,
+    when_full: WhenFull,
 }
 
 impl ReceiverBuilder {
-    /// The defaults: [`Receiver::DEFAULT_CAPACITY`], normal scheduling.
+    /// The defaults: [`Receiver::DEFAULT_CAPACITY`], [`WhenFull::Drop`], normal
+    /// scheduling.
     pub const fn new() -> Self {
         ReceiverBuilder {
             capacity: Receiver::DEFAULT_CAPACITY,
             realtime: None,
+            when_full: WhenFull::Drop,
         }
     }
 
     /// Sets the capacity of the queue, in events (at least 1).
     pub const fn capacity(mut self, events: usize) -> Self {
         self.capacity = events;
+        self
+    }
+
+    /// Sets what happens to an event that finds the queue full (see [`WhenFull`]).
+    pub const fn when_full(mut self, what: WhenFull) -> Self {
+        self.when_full = what;
         self
     }
 
@@ -321,10 +357,14 @@ impl Receiver {
                 slots: 0,
                 errors_dropped: 0,
                 realtime: false,
+                waiting_for_room: false,
+                handed_out: 0,
             }),
             ready: Condvar::new(),
+            room: Condvar::new(),
             stop: AtomicBool::new(false),
             capacity,
+            when_full: options.when_full,
         });
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -354,7 +394,7 @@ impl Receiver {
     /// ended the receive thread.
     #[allow(clippy::should_implement_trait)] // A lending iterator, as `Events::next`.
     pub fn next(&mut self) -> Result<Option<Event<'_>>> {
-        self.take(Wait::Yes, None::<fn()>)
+        self.take(Wait::Yes, None::<fn(&ReceiverStats)>)
     }
 
     /// The next item if one is queued, without waiting: `Ok(None)` means nothing now.
@@ -362,16 +402,18 @@ impl Receiver {
     /// # Errors
     /// As [`next`](Receiver::next).
     pub fn try_next(&mut self) -> Result<Option<Event<'_>>> {
-        self.take(Wait::No, None::<fn()>)
+        self.take(Wait::No, None::<fn(&ReceiverStats)>)
     }
 
-    /// The next item, as [`next`](Receiver::next); if the queue is empty, calls `idle`
-    /// first (once, without holding anything), then waits. Flush buffered output in `idle`:
-    /// it runs exactly when the reader has caught up with the stream.
+    /// The next item, as [`next`](Receiver::next); but when the reader has caught up with
+    /// the stream (the queue is empty and the socket has stayed empty for a moment), calls
+    /// `idle` first, once, with the counters as of now (without holding anything), then
+    /// waits. Flush buffered output in `idle`, and report what the counters say that no item
+    /// told (an overrun whose losses were reported already).
     ///
     /// # Errors
     /// As [`next`](Receiver::next).
-    pub fn next_or_idle(&mut self, idle: impl FnOnce()) -> Result<Option<Event<'_>>> {
+    pub fn next_or_idle(&mut self, idle: impl FnOnce(&ReceiverStats)) -> Result<Option<Event<'_>>> {
         self.take(Wait::Yes, Some(idle))
     }
 
@@ -392,6 +434,8 @@ impl Receiver {
             return Poll::Ready(());
         }
         let mut st = self.shared.lock();
+        // The slots done with go back first: the receive thread may be waiting for them.
+        give_back(&self.shared, &mut st, &mut self.done);
         if !st.queue.is_empty() || st.finished {
             return Poll::Ready(());
         }
@@ -412,6 +456,14 @@ impl Receiver {
     /// Counters, as of the items taken from the queue so far.
     pub fn stats(&self) -> ReceiverStats {
         self.stats
+    }
+
+    /// A handle that reads the counters as they are now, from any thread (a signal
+    /// handler's thread that prints a summary, a metrics exporter).
+    pub fn watch(&self) -> ReceiverWatch {
+        ReceiverWatch {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Stops the receive thread and gives the stream back, still subscribed. Events queued
@@ -437,16 +489,24 @@ impl Receiver {
         self.shared.stop.store(true, Ordering::Release);
         // The socket pair holds one byte easily; a failure means the thread is gone.
         let _ = (&self.wake).write(&[1]);
+        {
+            let _st = self.shared.lock();
+            self.shared.room.notify_all();
+        }
         Some(thread.join())
     }
 
     /// Takes the next item, waiting as `wait` says.
-    fn take(&mut self, wait: Wait, idle: Option<impl FnOnce()>) -> Result<Option<Event<'_>>> {
+    fn take(
+        &mut self,
+        wait: Wait,
+        idle: Option<impl FnOnce(&ReceiverStats)>,
+    ) -> Result<Option<Event<'_>>> {
         if let Some((slot, _)) = self.lent.take() {
             self.done.push(slot);
             if self.done.len() >= Receiver::GIVE_BACK {
                 let mut st = self.shared.lock();
-                st.free.append(&mut self.done);
+                give_back(&self.shared, &mut st, &mut self.done);
             }
         }
         if self.mine.is_empty() && !self.refill(wait, idle) {
@@ -465,9 +525,10 @@ impl Receiver {
     }
 
     /// Moves everything queued to `mine`; returns whether anything was.
-    fn refill(&mut self, wait: Wait, mut idle: Option<impl FnOnce()>) -> bool {
+    fn refill(&mut self, wait: Wait, mut idle: Option<impl FnOnce(&ReceiverStats)>) -> bool {
         let mut st = self.shared.lock();
-        st.free.append(&mut self.done);
+        give_back(&self.shared, &mut st, &mut self.done);
+        st.handed_out = self.stats.handed_out;
         loop {
             if !st.queue.is_empty() {
                 std::mem::swap(&mut self.mine, &mut st.queue);
@@ -483,7 +544,7 @@ impl Receiver {
             if st.idle {
                 if let Some(f) = idle.take() {
                     drop(st);
-                    f();
+                    f(&self.stats);
                     st = self.shared.lock();
                     continue;
                 }
@@ -495,6 +556,41 @@ impl Receiver {
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+/// Gives slots back to the receive thread, and wakes it if it waits for room.
+fn give_back(shared: &Shared, st: &mut State, done: &mut Vec<Vec<u8>>) {
+    if done.is_empty() {
+        return;
+    }
+    st.free.append(done);
+    if st.waiting_for_room {
+        st.waiting_for_room = false;
+        shared.room.notify_one();
+    }
+}
+
+/// Reads a [`Receiver`]'s counters as they are now, from any thread
+/// ([`Receiver::watch`]).
+#[derive(Debug, Clone)]
+pub struct ReceiverWatch {
+    shared: Arc<Shared>,
+}
+
+impl ReceiverWatch {
+    /// The counters now: what the receive thread has counted so far, ahead of the items
+    /// the reader has taken ([`handed_out`](ReceiverStats::handed_out) as of the reader's
+    /// last visit to the queue).
+    pub fn stats(&self) -> ReceiverStats {
+        let st = self.shared.lock();
+        let mut stats = ReceiverStats {
+            capacity: self.shared.capacity,
+            handed_out: st.handed_out,
+            ..ReceiverStats::default()
+        };
+        snapshot(&mut stats, &st);
+        stats
     }
 }
 
@@ -607,12 +703,15 @@ impl Producer {
                 busy = true;
                 continue;
             }
+            let before = events.stats();
             let found = match events.try_next() {
-                Ok(Some(Event::Conntrack(ev))) => {
-                    self.copy(ev.entry.nf().msg().bytes(), Kind::Conntrack(ev.kind))
-                }
+                Ok(Some(Event::Conntrack(ev))) => self.copy(
+                    ev.entry.nf().msg().bytes(),
+                    Kind::Conntrack(ev.kind),
+                    before,
+                ),
                 Ok(Some(Event::Expect(ev))) => {
-                    self.copy(ev.exp.nf().msg().bytes(), Kind::Expect(ev.kind))
+                    self.copy(ev.exp.nf().msg().bytes(), Kind::Expect(ev.kind), before)
                 }
                 Ok(Some(Event::Lost(lost))) => Found::Lost(lost),
                 Ok(None) => Found::Nothing,
@@ -685,8 +784,8 @@ impl Producer {
     }
 
     /// Copies a message into a free slot.
-    fn copy(&mut self, msg: &[u8], kind: Kind) -> Found {
-        match self.slot() {
+    fn copy(&mut self, msg: &[u8], kind: Kind, stream: EventStats) -> Found {
+        match self.slot(stream) {
             Some(mut slot) => {
                 slot.clear();
                 slot.extend_from_slice(msg);
@@ -696,28 +795,47 @@ impl Producer {
         }
     }
 
-    /// A free slot: one kept, one given back, or a new one while the capacity allows.
-    fn slot(&mut self) -> Option<Vec<u8>> {
-        if let Some(s) = self.spare.pop() {
-            return Some(s);
-        }
-        {
+    /// A free slot: one kept, one given back, or a new one while the capacity allows; with
+    /// [`WhenFull::Wait`], waits for one (`None` only when told to stop).
+    fn slot(&mut self, stream: EventStats) -> Option<Vec<u8>> {
+        loop {
+            if let Some(s) = self.spare.pop() {
+                return Some(s);
+            }
+            {
+                let mut st = self.shared.lock();
+                std::mem::swap(&mut self.spare, &mut st.free);
+            }
+            if let Some(s) = self.spare.pop() {
+                return Some(s);
+            }
+            if self.allocated < self.shared.capacity {
+                self.allocated += 1;
+                return Some(Vec::with_capacity(Receiver::SLOT_BYTES));
+            }
+            if self.shared.when_full == WhenFull::Drop {
+                return None;
+            }
+            // Everything read must reach the reader, or it would never make room.
+            self.publish(stream, true);
             let mut st = self.shared.lock();
-            std::mem::swap(&mut self.spare, &mut st.free);
+            while st.free.is_empty() && !self.shared.stop.load(Ordering::Acquire) {
+                st.waiting_for_room = true;
+                st = self
+                    .shared
+                    .room
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if st.free.is_empty() {
+                return None;
+            }
         }
-        if let Some(s) = self.spare.pop() {
-            return Some(s);
-        }
-        if self.allocated < self.shared.capacity {
-            self.allocated += 1;
-            return Some(Vec::with_capacity(Receiver::SLOT_BYTES));
-        }
-        None
     }
 
-    /// Publishes the batch with the stream's counters, and wakes the reader.
-    /// `last`: the thread ends after it; every item is then queued.
-    fn publish(&mut self, stream: EventStats, last: bool) {
+    /// Publishes the batch with the stream's counters, and wakes the reader if a batch's
+    /// worth waits for it, or in any case if `urgent` (the thread ends, or waits for room).
+    fn publish(&mut self, stream: EventStats, urgent: bool) {
         let waker = {
             let mut st = self.shared.lock();
             st.stream = stream;
@@ -747,7 +865,7 @@ impl Producer {
                     }
                     // Bounded like the events: a stream failing on every message cannot
                     // grow the queue without end.
-                    Item::Error(_) if !last && st.queue.len() >= limit => {
+                    Item::Error(_) if !urgent && st.queue.len() >= limit => {
                         st.errors_dropped = st.errors_dropped.saturating_add(1);
                     }
                     item => st.queue.push_back(item),
@@ -757,7 +875,7 @@ impl Producer {
                 st.idle = false;
             }
             // Woken for a batch; the rest when the socket stays empty (`tell_idle`).
-            if (last || st.queue.len() >= Producer::BATCH) && st.waiting {
+            if (urgent || st.queue.len() >= Producer::BATCH) && st.waiting {
                 st.waiting = false;
                 self.shared.ready.notify_one();
                 st.waker.take()

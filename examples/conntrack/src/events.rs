@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::exp::ExpectRepr;
@@ -23,7 +23,7 @@ use conntrack_codec::fmt::{
 };
 use conntrack_io::{
     Connlabels, CtEvent, Error as IoError, Event, Events, ExpEvent, Groups, Lost, Prognames,
-    Receiver,
+    Receiver, ReceiverStats, ReceiverWatch, WhenFull,
 };
 
 use crate::filter::{self, NetFilter};
@@ -81,11 +81,24 @@ pub struct Settings {
     pub xml: Option<(&'static str, &'static str)>,
     /// Whether each line gets the time it was received (`-o timestamp`).
     pub timestamp: bool,
-    /// The summary line printed on stderr at the end, from the numbers of events shown and
-    /// lost.
-    pub summary: Box<dyn Fn(u64, u64) -> String + Send>,
+    /// What is printed on stderr at the end (the summary line).
+    pub summary: Box<dyn Fn(&Tally) -> String + Send>,
     /// The capacity of the queue between the receive thread and the lines, in events.
     pub queue: usize,
+    /// What the receive thread does when that queue is full.
+    pub when_full: WhenFull,
+}
+
+/// What the end of a stream reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// Events printed.
+    pub shown: u64,
+    /// Events lost, as far as the receive thread knows.
+    pub lost: u64,
+    /// Overruns the handler has not been told of yet (they happened while the lines of
+    /// the events before them were still queued).
+    pub overruns_untold: u64,
 }
 
 /// The `SCHED_FIFO` priority of the receive thread: the lowest, above every normal thread.
@@ -96,15 +109,44 @@ const REALTIME_PRIORITY: u8 = 1;
 struct Counts {
     shown: AtomicU64,
     lost: AtomicU64,
+    /// Overruns the handler was told of.
+    told: AtomicU64,
     xml_open: AtomicBool,
+    /// The receive thread's counters, once it runs.
+    watch: OnceLock<ReceiverWatch>,
+}
+
+impl Counts {
+    /// Tells the handler of the overruns `stats` counts that it was not told of yet.
+    fn tell_overruns(
+        &self,
+        stats: &ReceiverStats,
+        handler: &mut dyn Handler,
+        term: &Mutex<Term>,
+    ) -> Option<Fail> {
+        let told = self.told.load(Ordering::SeqCst);
+        let new = stats.overruns().saturating_sub(told);
+        if new == 0 {
+            return None;
+        }
+        self.told.store(told.saturating_add(new), Ordering::SeqCst);
+        let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+        match handler.lost(None, new, &mut t.err) {
+            Next::Stop(f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 /// The next item of the stream: the one place where events are taken. `idle` runs first
-/// when nothing is queued (the output is flushed there).
+/// when the stream has gone quiet (the output is flushed there).
 ///
 /// # Errors
 /// As [`Receiver::next`].
-pub fn receive(rx: &mut Receiver, idle: impl FnOnce()) -> Result<Option<Event<'_>>, IoError> {
+pub fn receive(
+    rx: &mut Receiver,
+    idle: impl FnOnce(&ReceiverStats),
+) -> Result<Option<Event<'_>>, IoError> {
     rx.next_or_idle(idle)
 }
 
@@ -133,6 +175,7 @@ pub fn run_loop(
         timestamp,
         summary,
         queue,
+        when_full,
     } = settings;
     let caught = crate::signals::on_stop(move |_| {
         let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
@@ -140,10 +183,16 @@ pub fn run_loop(
             t.out.text(footer);
         }
         t.out.flush();
-        let line = summary(
-            c.shown.load(Ordering::SeqCst),
-            c.lost.load(Ordering::SeqCst),
-        );
+        let mut tally = Tally {
+            shown: c.shown.load(Ordering::SeqCst),
+            lost: c.lost.load(Ordering::SeqCst),
+            overruns_untold: 0,
+        };
+        if let Some(now) = c.watch.get().map(ReceiverWatch::stats) {
+            tally.lost = tally.lost.max(now.lost());
+            tally.overruns_untold = now.overruns().saturating_sub(c.told.load(Ordering::SeqCst));
+        }
+        let line = summary(&tally);
         t.err_line(line.as_bytes());
         std::process::exit(0);
     });
@@ -157,6 +206,7 @@ pub fn run_loop(
     // the socket while a burst arrives.
     let started = Receiver::builder()
         .capacity(queue)
+        .when_full(when_full)
         .realtime(Some(REALTIME_PRIORITY))
         .spawn(events);
     let mut rx = match started {
@@ -167,15 +217,9 @@ pub fn run_loop(
             return Ok((std::mem::replace(&mut *t, nowhere()), fail));
         }
     };
+    let _ = counts.watch.set(rx.watch());
     let mut prognames = Prognames::default();
     let mut line = String::new();
-    let mut overruns = rx.stats().overruns();
-    let flush = || {
-        term.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .out
-            .flush();
-    };
     let fail = loop {
         line.clear();
         let mut out = base;
@@ -183,7 +227,16 @@ pub fn run_loop(
         if timestamp {
             out.event_time = Some(conntrack_io::clock::now_micros());
         }
-        let next = match receive(&mut rx, flush) {
+        // The stream went quiet: the overruns no item told of, and the output.
+        let mut stop = None;
+        let idle = |stats: &ReceiverStats| {
+            stop = counts.tell_overruns(stats, handler, &term);
+            term.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .out
+                .flush();
+        };
+        let next = match receive(&mut rx, idle) {
             Ok(Some(Event::Conntrack(ev))) => {
                 let userspace = (ev.portid != 0).then(|| Userspace {
                     portid: ev.portid,
@@ -209,13 +262,8 @@ pub fn run_loop(
                 handler.error(&e, &mut t.err)
             }
         };
-        let new_overruns = rx.stats().overruns().saturating_sub(overruns);
-        if new_overruns > 0 {
-            overruns = overruns.saturating_add(new_overruns);
-            let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Next::Stop(f) = handler.lost(None, new_overruns, &mut t.err) {
-                break f;
-            }
+        if let Some(f) = stop.or_else(|| counts.tell_overruns(&rx.stats(), handler, &term)) {
+            break f;
         }
         match next {
             Next::Skip => {}
@@ -272,7 +320,8 @@ pub fn write_exp_line(
     Ok(())
 }
 
-const ENOBUFS_WARNING: &[u8] = b"WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
+const ENOBUFS_WARNING_TEXT: &str = "WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
+const ENOBUFS_WARNING: &[u8] = ENOBUFS_WARNING_TEXT.as_bytes();
 
 /// `conntrack -E`'s part: 1.4.7's filters and lines.
 struct Conntrack<'a> {
@@ -431,13 +480,25 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         out: base,
         xml,
         timestamp: mask & o::TMS != 0,
-        summary: Box::new(move |shown, _lost| {
-            format!(
+        summary: Box::new(move |tally: &Tally| {
+            // The warnings still owed: overruns the receive thread met while the lines
+            // before them waited to be printed (1.4.7 warns as it meets them).
+            let mut text = String::new();
+            if !expect {
+                for _ in 0..tally.overruns_untold {
+                    text.push_str(ENOBUFS_WARNING_TEXT);
+                    text.push('\n');
+                }
+            }
+            text.push_str(&format!(
                 "conntrack v1.4.7 (conntrack-tools): {} {what} have been shown.",
-                shown as i32
-            )
+                tally.shown as i32
+            ));
+            text
         }),
         queue,
+        // 1.4.7 warns once per ENOBUFS: every loss stays the kernel's.
+        when_full: WhenFull::Wait,
     };
     let cur = ctx.cur.clone();
     let mut handler = Conntrack {

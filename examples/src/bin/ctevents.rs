@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use conntrack_cli::events::{
-    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings,
+    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings, Tally,
 };
 use conntrack_cli::out::Term;
 use conntrack_cli::parse::Fail;
@@ -21,7 +21,9 @@ use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
 use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output};
-use conntrack_io::{compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket};
+use conntrack_io::{
+    compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket, WhenFull,
+};
 
 const USAGE: &str = "\
 Usage: ctevents [TABLE] [OPTIONS]
@@ -628,15 +630,16 @@ fn main() -> ExitCode {
         },
         xml: None,
         timestamp: args.timestamp,
-        summary: Box::new(move |shown, lost| {
-            let lost = if lost > 0 {
-                format!(" ({lost} lost)")
+        summary: Box::new(move |tally: &Tally| {
+            let lost = if tally.lost > 0 {
+                format!(" ({} lost)", tally.lost)
             } else {
                 String::new()
             };
-            format!("ctevents: {shown} {what} have been shown{lost}.")
+            format!("ctevents: {} {what} have been shown{lost}.", tally.shown)
         }),
         queue: args.queue,
+        when_full: WhenFull::Drop,
     };
     let mut lines = Lines { labels };
     match run_loop(events, settings, Term::process(), &mut lines) {
