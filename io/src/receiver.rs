@@ -336,6 +336,18 @@ impl Receiver {
     }
 
     fn start(events: Events, options: ReceiverBuilder) -> Result<Receiver> {
+        let (mut rx, woken) = Receiver::unstarted(options, events.stats())?;
+        let theirs = Arc::clone(&rx.shared);
+        let thread = std::thread::Builder::new()
+            .name("conntrack-events".into())
+            .spawn(move || Producer::new(theirs).run(events, &woken, options.realtime))
+            .map_err(|e| sys_io("pthread_create", &e))?;
+        rx.thread = Some(thread);
+        Ok(rx)
+    }
+
+    /// The reader's side without its thread, and the other end of the wake-up socket pair.
+    fn unstarted(options: ReceiverBuilder, stream: EventStats) -> Result<(Receiver, UnixStream)> {
         let capacity = options.capacity.max(1);
         let (wake, woken) = UnixStream::pair().map_err(|e| sys_io("socketpair", &e))?;
         wake.set_nonblocking(true)
@@ -349,8 +361,8 @@ impl Receiver {
                 waker: None,
                 finished: false,
                 congested: false,
-                stream: events.stats(),
-                stream_lost: events.stats().lost,
+                stream,
+                stream_lost: stream.lost,
                 backlog_lost: 0,
                 backlog_overruns: 0,
                 peak: 0,
@@ -366,23 +378,19 @@ impl Receiver {
             capacity,
             when_full: options.when_full,
         });
-        let theirs = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("conntrack-events".into())
-            .spawn(move || Producer::new(theirs).run(events, &woken, options.realtime))
-            .map_err(|e| sys_io("pthread_create", &e))?;
-        Ok(Receiver {
+        let rx = Receiver {
             stats: ReceiverStats {
                 capacity,
                 ..ReceiverStats::default()
             },
             shared,
-            thread: Some(thread),
+            thread: None,
             wake,
             mine: VecDeque::with_capacity(256),
             lent: None,
             done: Vec::with_capacity(Receiver::GIVE_BACK),
-        })
+        };
+        Ok((rx, woken))
     }
 
     /// The next item; waits while the queue is empty. `Ok(None)` once the receive thread
@@ -531,14 +539,19 @@ impl Receiver {
         st.handed_out = self.stats.handed_out;
         loop {
             if !st.queue.is_empty() {
-                std::mem::swap(&mut self.mine, &mut st.queue);
+                // Moved, not swapped: each list keeps the room it was given.
+                let room = st.queue.capacity();
+                if self.mine.capacity() < room {
+                    self.mine.reserve(room.saturating_sub(self.mine.len()));
+                }
+                self.mine.extend(st.queue.drain(..));
                 snapshot(&mut self.stats, &st);
                 return true;
             }
             // The reader has caught up: an overflow of the queue is over.
             st.congested = false;
             snapshot(&mut self.stats, &st);
-            if st.finished || wait == Wait::No {
+            if wait == Wait::No {
                 return false;
             }
             if st.idle {
@@ -549,6 +562,9 @@ impl Receiver {
                     continue;
                 }
             }
+            if st.finished {
+                return false;
+            }
             st.waiting = true;
             st = self
                 .shared
@@ -556,6 +572,13 @@ impl Receiver {
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+/// Makes room for `n` elements in `v`.
+fn reserve<T>(v: &mut Vec<T>, n: usize) {
+    if v.capacity() < n {
+        v.reserve(n.saturating_sub(v.len()));
     }
 }
 
@@ -676,7 +699,7 @@ impl Producer {
             shared,
             spare: Vec::with_capacity(256),
             allocated: 0,
-            batch: VecDeque::with_capacity(Producer::BATCH),
+            batch: VecDeque::with_capacity(2 * Producer::BATCH),
         }
     }
 
@@ -811,6 +834,17 @@ impl Producer {
             }
             if self.allocated < self.shared.capacity {
                 self.allocated += 1;
+                // Room for every slot in the lists that hold them, so that moving them
+                // around never allocates: lists grow with the slots, and only then.
+                let slots = self.allocated;
+                reserve(&mut self.spare, slots);
+                let mut st = self.shared.lock();
+                reserve(&mut st.free, slots);
+                let items = slots.saturating_mul(2).saturating_add(Producer::BATCH);
+                let queued = st.queue.len();
+                if st.queue.capacity() < items {
+                    st.queue.reserve(items.saturating_sub(queued));
+                }
                 return Some(Vec::with_capacity(Receiver::SLOT_BYTES));
             }
             if self.shared.when_full == WhenFull::Drop {
@@ -920,4 +954,231 @@ fn wait(events: &Events, woken: &UnixStream) -> Result<()> {
 fn block_signals() {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conntrack_codec::nl::Messages;
+
+    /// The conntrack events a real kernel sent (`codec/fixtures/events_ct.bin`).
+    fn messages() -> Vec<Vec<u8>> {
+        let bytes = include_bytes!("../../codec/fixtures/events_ct.bin");
+        Messages::new(bytes)
+            .map(|m| m.expect("a kernel message").bytes().to_vec())
+            .collect()
+    }
+
+    fn parts(capacity: usize, when_full: WhenFull) -> (Receiver, Producer) {
+        let options = ReceiverBuilder::new()
+            .capacity(capacity)
+            .when_full(when_full);
+        let (rx, _woken) = Receiver::unstarted(options, EventStats::default()).expect("parts");
+        let producer = Producer::new(Arc::clone(&rx.shared));
+        (rx, producer)
+    }
+
+    /// What the receive thread does with one event read from the socket.
+    fn receive(p: &mut Producer, msg: &[u8]) {
+        match p.copy(msg, Kind::Conntrack(EventKind::New), EventStats::default()) {
+            Found::Event(slot, kind) => p.batch.push_back(Item::Event { slot, kind }),
+            Found::Overflow => push_lost(&mut p.batch, Lost::new(1, 0, true, LossCause::Backlog)),
+            _ => unreachable!("copy finds an event or an overflow"),
+        }
+    }
+
+    /// The items handed out until the queue is empty: ids of events, or losses.
+    fn drain(rx: &mut Receiver) -> Vec<std::result::Result<u32, Lost>> {
+        let mut out = Vec::new();
+        loop {
+            match rx.try_next() {
+                Ok(Some(Event::Conntrack(ev))) => {
+                    out.push(Ok(ev.entry.id().expect("id").expect("an id")));
+                }
+                Ok(Some(Event::Lost(l))) => out.push(Err(l)),
+                Ok(Some(Event::Expect(_))) => panic!("no expectation here"),
+                Ok(None) => return out,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn id(msg: &[u8]) -> u32 {
+        let m = NlMsg::new_checked(msg).expect("message");
+        Conntrack::parse(m).expect("entry").id().expect("id").expect("an id")
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_reports_in_place() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(2, WhenFull::Drop);
+        for m in msgs.iter().take(4) {
+            receive(&mut p, m);
+        }
+        p.publish(EventStats::default(), false);
+        let got = drain(&mut rx);
+        let lost = Lost::new(2, 2, true, LossCause::Backlog);
+        assert_eq!(got, [Ok(id(&msgs[0])), Ok(id(&msgs[1])), Err(lost)]);
+        let s = rx.stats();
+        assert_eq!((s.backlog_lost, s.backlog_overruns, s.lost()), (2, 1, 2));
+        assert_eq!((s.handed_out, s.peak, s.slots, s.capacity), (2, 2, 2, 2));
+    }
+
+    #[test]
+    fn an_overrun_ends_when_the_reader_catches_up() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(1, WhenFull::Drop);
+        for round in 1..=3u64 {
+            receive(&mut p, &msgs[0]);
+            receive(&mut p, &msgs[1]);
+            receive(&mut p, &msgs[2]);
+            p.publish(EventStats::default(), false);
+            let got = drain(&mut rx);
+            // The slot of the event handed out comes back: no new allocation.
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(got[1], Err(Lost::new(2, 2 * round, true, LossCause::Backlog)));
+            let s = rx.stats();
+            assert_eq!((s.backlog_overruns, s.slots), (round, 1));
+        }
+    }
+
+    #[test]
+    fn stream_losses_and_the_backlog_share_one_total() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(1, WhenFull::Drop);
+        receive(&mut p, &msgs[0]);
+        receive(&mut p, &msgs[1]);
+        p.batch
+            .push_back(Item::Lost(Lost::new(3, 3, true, LossCause::QueueFull)));
+        let stream = EventStats {
+            lost: 3,
+            ..EventStats::default()
+        };
+        p.publish(stream, false);
+        let got = drain(&mut rx);
+        assert_eq!(
+            got,
+            [
+                Ok(id(&msgs[0])),
+                Err(Lost::new(1, 1, true, LossCause::Backlog)),
+                Err(Lost::new(3, 4, true, LossCause::QueueFull)),
+            ]
+        );
+        assert_eq!(rx.stats().lost(), 4);
+    }
+
+    #[test]
+    fn losses_of_one_cause_merge_while_they_wait() {
+        let mut q = VecDeque::new();
+        push_lost(&mut q, Lost::new(1, 1, true, LossCause::QueueFull));
+        push_lost(&mut q, Lost::new(2, 3, false, LossCause::QueueFull));
+        push_lost(&mut q, Lost::new(1, 4, true, LossCause::Backlog));
+        let grown = Lost {
+            grown_to: Some(1 << 20),
+            ..Lost::new(1, 5, true, LossCause::Backlog)
+        };
+        push_lost(&mut q, grown);
+        // A report that tells of a growth is not merged into.
+        push_lost(&mut q, Lost::new(1, 6, true, LossCause::Backlog));
+        let lost: Vec<Lost> = q
+            .into_iter()
+            .map(|i| match i {
+                Item::Lost(l) => l,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            lost,
+            [
+                Lost::new(3, 3, false, LossCause::QueueFull),
+                Lost {
+                    grown_to: Some(1 << 20),
+                    ..Lost::new(2, 5, true, LossCause::Backlog)
+                },
+                Lost::new(1, 6, true, LossCause::Backlog),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_place_and_bad_slots_are_errors() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(8, WhenFull::Drop);
+        receive(&mut p, &msgs[0]);
+        p.batch.push_back(Item::Error(Error::Truncated {
+            size: 70_000,
+            capacity: 65_536,
+        }));
+        receive(&mut p, &msgs[0][..10]);
+        receive(&mut p, &msgs[1]);
+        p.publish(EventStats::default(), false);
+        assert!(matches!(rx.try_next(), Ok(Some(Event::Conntrack(_)))));
+        assert!(matches!(rx.try_next(), Err(Error::Truncated { .. })));
+        assert!(matches!(rx.try_next(), Err(Error::Codec { .. })));
+        assert!(matches!(rx.try_next(), Ok(Some(Event::Conntrack(_)))));
+        assert!(matches!(rx.try_next(), Ok(None)));
+    }
+
+    #[test]
+    fn the_idle_call_comes_with_the_counters_once_the_stream_is_quiet() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(4, WhenFull::Drop);
+        receive(&mut p, &msgs[0]);
+        let stream = EventStats {
+            overruns: 2,
+            ..EventStats::default()
+        };
+        p.publish(stream, false);
+        p.tell_idle();
+        let mut calls = Vec::new();
+        // An item is queued: no call.
+        assert!(matches!(
+            rx.next_or_idle(|s| calls.push(s.overruns())),
+            Ok(Some(Event::Conntrack(_)))
+        ));
+        // The stream ended (the thread is gone): one call, then the end.
+        rx.shared.lock().finished = true;
+        assert!(matches!(rx.next_or_idle(|s| calls.push(s.overruns())), Ok(None)));
+        assert_eq!(calls, [2]);
+    }
+
+    #[test]
+    fn waiting_for_room_loses_nothing() {
+        let msgs = messages();
+        let (mut rx, mut p) = parts(1, WhenFull::Wait);
+        let theirs: Vec<Vec<u8>> = msgs.iter().take(5).cloned().collect();
+        let thread = std::thread::spawn(move || {
+            for m in &theirs {
+                receive(&mut p, m);
+            }
+            p.publish(EventStats::default(), true);
+            let mut st = p.shared.lock();
+            st.finished = true;
+            st.idle = true;
+            p.shared.ready.notify_all();
+        });
+        let mut got = Vec::new();
+        while let Some(event) = rx.next().expect("next") {
+            if let Event::Conntrack(ev) = event {
+                got.push(ev.entry.id().expect("id").expect("an id"));
+            }
+        }
+        thread.join().expect("the receiving side");
+        let want: Vec<u32> = msgs.iter().take(5).map(|m| id(m)).collect();
+        assert_eq!(got, want);
+        let s = rx.stats();
+        assert_eq!((s.backlog_lost, s.slots, s.handed_out), (0, 1, 5));
+    }
+
+    #[test]
+    fn a_watch_sees_the_counters_ahead_of_the_reader() {
+        let msgs = messages();
+        let (rx, mut p) = parts(1, WhenFull::Drop);
+        receive(&mut p, &msgs[0]);
+        receive(&mut p, &msgs[1]);
+        p.publish(EventStats::default(), false);
+        let watch = rx.watch();
+        assert_eq!(watch.stats().backlog_lost, 1);
+        assert_eq!(rx.stats().backlog_lost, 0);
+    }
 }

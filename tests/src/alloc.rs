@@ -2,10 +2,13 @@
 //!
 //! A test binary installs it with
 //! `#[global_allocator] static GLOBAL: Counting = Counting;` and measures a closure with
-//! [`allocations`]. Counts are per thread, since tests run on several threads.
+//! [`allocations`]. Counts are per thread, since tests run on several threads;
+//! [`allocations_everywhere`] counts every thread of the process, for code that allocates
+//! on threads of its own (a test binary with one test, so that no other test counts).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Forwards to the system allocator and counts allocations (not frees) per thread.
 #[derive(Debug)]
@@ -15,12 +18,16 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Allocations by every thread.
+static EVERYWHERE: AtomicU64 = AtomicU64::new(0);
+
 fn count_one() {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    EVERYWHERE.fetch_add(1, Ordering::Relaxed);
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
-// a thread-local integer, which does not allocate.
+// a thread-local integer and an atomic one, neither of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();
@@ -52,4 +59,13 @@ pub fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
     let before = ALLOCATIONS.with(Cell::get);
     let out = f();
     (out, ALLOCATIONS.with(Cell::get) - before)
+}
+
+/// Runs `f` and returns what it returned with the number of allocations every thread of the
+/// process made meanwhile (meaningful only where [`Counting`] is the global allocator, and
+/// only where no other test runs at the same time).
+pub fn allocations_everywhere<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = EVERYWHERE.load(Ordering::SeqCst);
+    let out = f();
+    (out, EVERYWHERE.load(Ordering::SeqCst) - before)
 }
