@@ -1005,7 +1005,11 @@ mod tests {
 
     fn id(msg: &[u8]) -> u32 {
         let m = NlMsg::new_checked(msg).expect("message");
-        Conntrack::parse(m).expect("entry").id().expect("id").expect("an id")
+        Conntrack::parse(m)
+            .expect("entry")
+            .id()
+            .expect("id")
+            .expect("an id")
     }
 
     #[test]
@@ -1036,7 +1040,10 @@ mod tests {
             let got = drain(&mut rx);
             // The slot of the event handed out comes back: no new allocation.
             assert_eq!(got.len(), 2, "{got:?}");
-            assert_eq!(got[1], Err(Lost::new(2, 2 * round, true, LossCause::Backlog)));
+            assert_eq!(
+                got[1],
+                Err(Lost::new(2, 2 * round, true, LossCause::Backlog))
+            );
             let s = rx.stats();
             assert_eq!((s.backlog_overruns, s.slots), (round, 1));
         }
@@ -1138,7 +1145,10 @@ mod tests {
         ));
         // The stream ended (the thread is gone): one call, then the end.
         rx.shared.lock().finished = true;
-        assert!(matches!(rx.next_or_idle(|s| calls.push(s.overruns())), Ok(None)));
+        assert!(matches!(
+            rx.next_or_idle(|s| calls.push(s.overruns())),
+            Ok(None)
+        ));
         assert_eq!(calls, [2]);
     }
 

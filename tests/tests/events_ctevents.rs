@@ -547,7 +547,10 @@ fn a_burst_prints_the_lines_of_conntrack_e() {
     drop(sock);
     for (name, (lines, stderr, code)) in [("ctevents", &ctevents), ("our conntrack -E", &ours)] {
         assert_eq!(*code, Some(0), "{name}: {stderr}");
-        assert!(!stderr.contains("lost") && !stderr.contains("ENOBUFS"), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("lost") && !stderr.contains("ENOBUFS"),
+            "{name}: {stderr}"
+        );
         assert!(
             stderr.contains(&format!(" {} ", lines.len())),
             "{name}: {stderr}"
@@ -556,7 +559,11 @@ fn a_burst_prints_the_lines_of_conntrack_e() {
     let theirs = &theirs.0;
     let (ctevents, ours) = (&ctevents.0, &ours.0);
     // N creates, N destroys by the flush, and the sentinel's two.
-    assert_eq!(ours.len(), 2 * N as usize + 2, "our conntrack -E lost events");
+    assert_eq!(
+        ours.len(),
+        2 * N as usize + 2,
+        "our conntrack -E lost events"
+    );
     assert_eq!(ctevents, ours, "ctevents vs our conntrack -E");
     let mut next = theirs.iter().peekable();
     for line in ours {
@@ -596,7 +603,12 @@ fn an_idle_stream_prints_each_event_at_once() {
     }
     let mut sock = Socket::open_in_netns(ns.path()).unwrap();
     for i in 0..3u32 {
-        let t = Tuple::tcp(v4(198, 51, 100, 1), v4(198, 51, 100, 2), 30000 + i as u16, 80);
+        let t = Tuple::tcp(
+            v4(198, 51, 100, 1),
+            v4(198, 51, 100, 2),
+            30000 + i as u16,
+            80,
+        );
         sock.create(&entry(t)).unwrap();
         let needle = format!("sport={}", 30000 + i);
         for l in &listeners {
@@ -636,7 +648,11 @@ fn ctevents_grows_its_queue_after_a_loss_and_says_so() {
     l.wait_subscribed(0x1);
     let pid = l.child.id().to_string();
     let signal = |sig: &str| {
-        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
     };
     let mut sock = Socket::open_in_netns(ns.path()).unwrap();
     sock.set_rcvbuf(8 << 20).unwrap();

@@ -80,7 +80,11 @@ fn wait_received(rx: &Receiver, n: u64) {
     let watch = rx.watch();
     let t0 = Instant::now();
     while watch.stats().stream.received + watch.stats().stream.lost < n {
-        assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", watch.stats());
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            watch.stats()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -109,7 +113,10 @@ fn losses_stay_exact_across_the_socket_and_the_queue() {
     let drops = u64::from(events.socket().drops().expect("drops") - drops_before);
     println!("{n} created: {seen:?}; kernel drops {drops}; {stats:?}");
     assert_eq!(seen.events + seen.kernel + seen.backlog, u64::from(n));
-    assert_eq!(seen.kernel, drops, "the kernel's losses are its drop counter");
+    assert_eq!(
+        seen.kernel, drops,
+        "the kernel's losses are its drop counter"
+    );
     assert_eq!(seen.kernel, stats.stream.lost);
     assert_eq!(seen.events + seen.backlog, stats.stream.received);
     assert_eq!(seen.backlog, stats.backlog_lost);
@@ -117,7 +124,10 @@ fn losses_stay_exact_across_the_socket_and_the_queue() {
     assert!(seen.kernel > 0, "the socket's queue overflowed: {seen:?}");
     assert_eq!(seen.events, 16, "the queue held 16 events: {seen:?}");
     assert!(seen.backlog > 0, "the queue overflowed: {seen:?}");
-    assert_eq!(stats.backlog_overruns, 1, "one overrun: nobody read during the burst");
+    assert_eq!(
+        stats.backlog_overruns, 1,
+        "one overrun: nobody read during the burst"
+    );
     assert_eq!((stats.slots, stats.peak), (16, 16));
 }
 
@@ -177,7 +187,10 @@ fn a_quiet_stream_hands_out_each_event_and_says_it_is_idle() {
         }
     }
     let told = creator.join().expect("creator");
-    assert_eq!(told, 3, "the reader said it was idle before each entry was made");
+    assert_eq!(
+        told, 3,
+        "the reader said it was idle before each entry was made"
+    );
     let want: Vec<_> = (0..3).map(|i| tcp_entry(i).orig).collect();
     assert_eq!(got, want);
 }
@@ -210,9 +223,70 @@ fn growth_doubles_the_queue_once_per_overrun_up_to_its_maximum() {
     }
     println!("queue sizes {sizes:?}; {received} received, {lost} lost");
     assert_eq!(received + lost, 8000);
-    assert_eq!(sizes, [start, 2 * start, 4 * start], "twice, then at the maximum");
+    assert_eq!(
+        sizes,
+        [start, 2 * start, 4 * start],
+        "twice, then at the maximum"
+    );
     assert_eq!(events.stats().growths, 2);
     assert_eq!(events.socket().rcvbuf().expect("rcvbuf"), 4 * start);
     events.set_rcvbuf_growth(None);
     assert_eq!(events.rcvbuf_growth(), None);
+}
+
+/// The receiver under an async runtime (tokio here; `next_async` needs none in particular):
+/// a task waits without blocking its thread, the receive thread wakes it, and a burst
+/// arrives whole and in order while another task runs on the same thread.
+#[test]
+fn an_async_reader_is_woken_by_the_receive_thread() {
+    let ns = Netns::new("rx-async");
+    let events = Events::open_in_netns(ns.path(), Groups::CONNTRACK_NEW).expect("events");
+    events.set_rcvbuf(8 << 20).expect("rcvbuf");
+    let mut rx = Receiver::spawn(events).expect("receiver");
+    let n = 2000u32;
+    let list = entries(0, n);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let got = rt.block_on(async {
+        // Ticks while the reader waits (the entries come after 100 ms): the thread is not
+        // blocked.
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = std::sync::Arc::clone(&ticks);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let path = ns.path();
+        let creator = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut sock = conntrack_io::Socket::open_in_netns(path).expect("socket");
+            sock.set_rcvbuf(8 << 20).expect("rcvbuf");
+            sock.create_batch(&list, 1024, |i, r| r.unwrap_or_else(|e| panic!("{i}: {e}")))
+                .expect("create");
+        });
+        let mut got = Vec::new();
+        while got.len() < n as usize {
+            let next = tokio::time::timeout(Duration::from_secs(60), rx.next_async()).await;
+            match next.expect("events within a minute").expect("next") {
+                Some(Event::Conntrack(ev)) => got.push(ev.entry.orig().expect("orig")),
+                other => panic!("{other:?}"),
+            }
+            if got.len() == 1 {
+                let t = ticks.load(std::sync::atomic::Ordering::SeqCst);
+                assert!(
+                    t > 0,
+                    "the runtime's thread was blocked while the reader waited"
+                );
+            }
+        }
+        creator.join().expect("creator");
+        ticker.abort();
+        got
+    });
+    let want: Vec<_> = (0..n).map(|i| tcp_entry(i).orig).collect();
+    assert_eq!(got, want);
 }

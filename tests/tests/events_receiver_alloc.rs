@@ -24,7 +24,11 @@ fn wait_received(rx: &Receiver, before: u64, n: u64) {
     let watch = rx.watch();
     let t0 = Instant::now();
     while watch.stats().stream.received < before + n {
-        assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", watch.stats());
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            watch.stats()
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -65,7 +69,9 @@ fn the_receiver_allocates_nothing_per_event() {
 
     // Warm-up: the whole burst queued before it is read, so that every slot it needs exists.
     creator
-        .create_batch(&first, 1024, |i, r| r.unwrap_or_else(|e| panic!("{i}: {e}")))
+        .create_batch(&first, 1024, |i, r| {
+            r.unwrap_or_else(|e| panic!("{i}: {e}"))
+        })
         .expect("create");
     wait_received(&rx, 0, u64::from(warm));
     drain(&mut rx, u64::from(warm));
