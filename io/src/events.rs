@@ -30,6 +30,14 @@
 //! queue. So a loss is reported also when `NETLINK_NO_ENOBUFS` keeps the kernel from
 //! signalling it.
 //!
+//! # Keeping up
+//!
+//! The socket's queue holds about 200 events at its default size. A reader that does
+//! anything per event between two receives (formatting, writing, looking up) falls behind a
+//! burst; hand the stream to a [`Receiver`](crate::Receiver), whose thread keeps the socket
+//! drained into a bounded queue, and grow the queue after a loss with
+//! [`Events::set_rcvbuf_growth`].
+//!
 //! # Requests go on a second socket
 //!
 //! A request's answer arrives in the same queue as the events, behind the ones waiting. So

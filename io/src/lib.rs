@@ -87,6 +87,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A reader that formats or writes each event hands the receiving to a thread of its own,
+//! [`Receiver`], so that the socket stays drained during a burst (see [`receiver`]).
+//!
 //! **With tokio** (feature `tokio`): `conntrack_io::tokio::AsyncEvents` (`async fn next`, owned
 //! events for channels) and `conntrack_io::tokio::AsyncSocket` (requests and dumps).
 //!

@@ -26,8 +26,11 @@
 
 use std::time::{Duration, Instant};
 
-/// Program names by port id, with the answers remembered for a while (see the [module
-/// documentation](self)).
+/// Program names by port id, as conntrack-tools 1.4.7 finds them in `/proc`, with the answers
+/// remembered for a while: a look-up reads `/proc/net/netlink` and may walk `/proc`, far too
+/// slow for every event of a burst, so an answer (found or not) is kept for a few port ids
+/// and checked again (one read of `/proc/net/netlink`) only after
+/// [`DEFAULT_FRESHNESS`](Prognames::DEFAULT_FRESHNESS).
 #[derive(Debug, Clone)]
 pub struct Prognames {
     /// The port ids asked for last, most recent first.
