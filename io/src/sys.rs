@@ -126,9 +126,10 @@ pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
 /// Puts the calling thread under `SCHED_FIFO` at `priority` (`pthread_setschedparam`, which
 /// changes this thread alone, with glibc and musl alike).
 pub(crate) fn set_fifo(priority: i32) -> Result<(), Errno> {
-    let param = libc::sched_param {
-        sched_priority: priority,
-    };
+    // SAFETY: `sched_param` is a plain C struct (musl's has more fields than glibc's) for
+    // which all-zero bytes are a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
     // SAFETY: `pthread_self` names the calling thread, which is alive; the pointer is to a
     // live local `sched_param` that the call only reads.
     let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
