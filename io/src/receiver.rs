@@ -793,13 +793,7 @@ impl Producer {
         let waker = {
             let mut st = self.shared.lock();
             st.idle = true;
-            if st.waiting {
-                st.waiting = false;
-                self.shared.ready.notify_one();
-                st.waker.take()
-            } else {
-                None
-            }
+            wake_reader(&self.shared, &mut st)
         };
         if let Some(w) = waker {
             w.wake();
@@ -909,10 +903,8 @@ impl Producer {
                 st.idle = false;
             }
             // Woken for a batch; the rest when the socket stays empty (`tell_idle`).
-            if (urgent || st.queue.len() >= Producer::BATCH) && st.waiting {
-                st.waiting = false;
-                self.shared.ready.notify_one();
-                st.waker.take()
+            if urgent || st.queue.len() >= Producer::BATCH {
+                wake_reader(&self.shared, &mut st)
             } else {
                 None
             }
@@ -921,6 +913,16 @@ impl Producer {
             w.wake();
         }
     }
+}
+
+/// Wakes the reader if it waits; returns its task's waker, to wake once the lock is released.
+fn wake_reader(shared: &Shared, st: &mut State) -> Option<Waker> {
+    if !st.waiting {
+        return None;
+    }
+    st.waiting = false;
+    shared.ready.notify_one();
+    st.waker.take()
 }
 
 /// Queues a loss report, merged into the last item if that is a report of the same cause
