@@ -465,6 +465,12 @@ fn bad_parameters_give_one_line_and_status_2() {
         &["-b", "2147483648"],
         &["-b", "4294967295"],
         &["-b", "0"],
+        // The growth's maximum and the receive thread's queue.
+        &["-B", "2147483648"],
+        &["-B", "-1"],
+        &["-q", "0"],
+        &["-q", "16777217"],
+        &["-q", "many"],
     ] {
         let out = Command::new(&ours).args(args).output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -482,6 +488,8 @@ fn bad_parameters_give_one_line_and_status_2() {
         "-m, --mark",
         "--state",
         "-e, --event-mask",
+        "-B, --max-buffer-size",
+        "-q, --queue",
     ] {
         assert!(text.contains(option), "--help lacks {option}");
     }

@@ -79,7 +79,8 @@ pub struct Settings {
     pub out: Output,
     /// The XML header and footer, when the lines are XML.
     pub xml: Option<(&'static str, &'static str)>,
-    /// Whether each line gets the time it was received (`-o timestamp`).
+    /// Whether each line gets the time it is made (`-o timestamp`; 1.4.7 prints the time of
+    /// printing too).
     pub timestamp: bool,
     /// What is printed on stderr at the end (the summary line).
     pub summary: Box<dyn Fn(&Tally) -> String + Send>,

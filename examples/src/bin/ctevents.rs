@@ -675,6 +675,26 @@ mod tests {
     }
 
     #[test]
+    fn growth_and_queue_sizes() {
+        let Ok(Parsed::Run(a)) = parse(&[]) else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (8 << 20, 16_384));
+        let Ok(Parsed::Run(a)) = parse(&["-B", "0", "-q", "0x100"]) else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (0, 256));
+        let Ok(Parsed::Run(a)) = parse(&["--max-buffer-size=2147483647", "--queue", "16777216"])
+        else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (2_147_483_647, 16_777_216));
+        for bad in [&["-B", "2147483648"][..], &["-q", "0"], &["-q", "16777217"]] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn filters_and_their_negation() {
         let Ok(Parsed::Run(a)) = parse(&["-p", "sctp", "--state", "ESTABLISHED", "!", "-w", "3"])
         else {
