@@ -30,6 +30,14 @@
 //! queue. So a loss is reported also when `NETLINK_NO_ENOBUFS` keeps the kernel from
 //! signalling it.
 //!
+//! # Keeping up
+//!
+//! The socket's queue holds about 200 events at its default size. A reader that does
+//! anything per event between two receives (formatting, writing, looking up) falls behind a
+//! burst; hand the stream to a [`Receiver`](crate::Receiver), whose thread keeps the socket
+//! drained into a bounded queue, and grow the queue after a loss with
+//! [`Events::set_rcvbuf_growth`].
+//!
 //! # Requests go on a second socket
 //!
 //! A request's answer arrives in the same queue as the events, behind the ones waiting. So
@@ -337,6 +345,10 @@ pub enum LossCause {
     /// A request operation run on the event socket ([`Events::with_socket`]) read and
     /// dropped them while it waited for its answers.
     Request,
+    /// The queue of a [`Receiver`](crate::Receiver) was full: its receive thread read them
+    /// from the socket but the reader had not made room for them yet. Counted exactly, by
+    /// the receiver.
+    Backlog,
 }
 
 /// Events were lost: how many since the previous report, and in total.
@@ -354,6 +366,23 @@ pub struct Lost {
     pub exact: bool,
     /// Why.
     pub cause: LossCause,
+    /// The receive queue was grown after this loss, to this effective size in bytes (growth
+    /// on demand, [`Events::set_rcvbuf_growth`]; `None` when it is off, at its maximum, or
+    /// the loss was not the receive queue's).
+    pub grown_to: Option<usize>,
+}
+
+impl Lost {
+    /// A report of `count` events lost, `total` in all.
+    pub(crate) fn new(count: u64, total: u64, exact: bool, cause: LossCause) -> Lost {
+        Lost {
+            count,
+            total,
+            exact,
+            cause,
+            grown_to: None,
+        }
+    }
 }
 
 impl fmt::Display for Lost {
@@ -362,13 +391,18 @@ impl fmt::Display for Lost {
         let why = match self.cause {
             LossCause::QueueFull => "receive queue full",
             LossCause::Request => "dropped by a request on the event socket",
+            LossCause::Backlog => "the receiver's queue was full",
         };
         let events = if self.count == 1 { "event" } else { "events" };
         write!(
             f,
             "{at_least}{} {events} lost ({} in total): {why}",
             self.count, self.total
-        )
+        )?;
+        if let Some(size) = self.grown_to {
+            write!(f, "; receive queue grown to {size} bytes")?;
+        }
+        Ok(())
     }
 }
 
@@ -389,6 +423,19 @@ pub struct EventStats {
     /// `ENOBUFS`; never with `NETLINK_NO_ENOBUFS` on). One overrun may lose many events;
     /// `conntrack -E` warns once per overrun.
     pub overruns: u64,
+    /// Times the receive queue was grown after a loss ([`Events::set_rcvbuf_growth`]).
+    pub growths: u64,
+}
+
+/// Growth on demand of the receive queue: see [`Events::set_rcvbuf_growth`].
+#[derive(Debug, Clone, Copy)]
+struct Growth {
+    /// The largest size to ask for.
+    max: usize,
+    /// Grown already during the current overrun (which ends when the queue is found empty).
+    this_overrun: bool,
+    /// The kernel stopped growing the queue below the maximum.
+    capped: bool,
 }
 
 /// A socket subscribed to conntrack and expectation events; see the module documentation.
@@ -415,6 +462,8 @@ pub struct Events {
     pending_request_loss: u64,
     /// An item found by [`prepare`](Events::prepare), not handed out yet.
     pending: Option<Step>,
+    /// Growth on demand, when on.
+    growth: Option<Growth>,
     stats: EventStats,
 }
 
@@ -528,6 +577,7 @@ impl Events {
             unchecked: 0,
             pending_request_loss: 0,
             pending: None,
+            growth: None,
             stats: EventStats::default(),
         }
     }
@@ -728,6 +778,10 @@ impl Events {
                     }
                 }
                 Err(Error::WouldBlock) => {
+                    // The queue is empty: the overrun, if any, is over.
+                    if let Some(g) = &mut self.growth {
+                        g.this_overrun = false;
+                    }
                     if self.unchecked > 0 {
                         if let Some(lost) = self.check_drops()? {
                             return Ok(Step::Lost(lost));
@@ -798,15 +852,83 @@ impl Events {
             .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
-    /// Records a loss of `count` events and builds its report.
+    /// Records a loss of `count` events and builds its report; grows the receive queue if
+    /// growth on demand is on and the queue overflowed.
     fn lost(&mut self, count: u64, exact: bool, cause: LossCause) -> Lost {
         self.stats.lost = self.stats.lost.saturating_add(count);
-        Lost {
-            count,
-            total: self.stats.lost,
-            exact,
-            cause,
+        let mut lost = Lost::new(count, self.stats.lost, exact, cause);
+        if cause == LossCause::QueueFull {
+            lost.grown_to = self.grow();
         }
+        lost
+    }
+
+    /// One step of growth on demand: doubles the size asked for, up to the maximum, once per
+    /// overrun; returns the new effective size if it grew.
+    fn grow(&mut self) -> Option<usize> {
+        let g = self.growth.as_mut()?;
+        if g.this_overrun || g.capped {
+            return None;
+        }
+        g.this_overrun = true;
+        // From the size the queue has now (the kernel's effective size is twice the size
+        // asked), whoever set it. A failure leaves the queue as it was: the loss is reported
+        // all the same.
+        let before = self.sock.rcvbuf().ok()?;
+        let ask = (before / 2).saturating_mul(2).min(g.max);
+        if ask <= before / 2 {
+            return None;
+        }
+        let after = self.sock.set_rcvbuf(ask).ok()?;
+        if after <= before {
+            // Capped (SO_RCVBUF without CAP_NET_ADMIN stops at net.core.rmem_max): asking
+            // for more will not help.
+            g.capped = true;
+            return None;
+        }
+        self.stats.growths = self.stats.growths.saturating_add(1);
+        Some(after)
+    }
+
+    /// Turns growth on demand on (`Some(max)`) or off (`None`, the default): after a loss
+    /// to a full receive queue ([`LossCause::QueueFull`]), the queue is grown to twice the
+    /// size last asked for, up to `max` bytes asked ([`set_rcvbuf`](Events::set_rcvbuf)
+    /// sizes; the kernel's effective size is twice that), once per overrun (an overrun ends
+    /// when the reader finds the queue empty). Each growth is reported in the loss that caused
+    /// it ([`Lost::grown_to`]) and counted ([`EventStats::growths`]). This is what
+    /// conntrackd does with `NetlinkBufferSizeMaxGrowth`.
+    ///
+    /// The queue then keeps its size: a burst that overflowed it once finds it larger the
+    /// next time, at the cost of kernel memory (about 1 KiB per queued event) that is only
+    /// used while events wait.
+    ///
+    /// A growth that fails (a `setsockopt` error) is not reported and does not stop the
+    /// stream; a queue that stops growing below `max` (`SO_RCVBUF` is capped at
+    /// `net.core.rmem_max` without `CAP_NET_ADMIN`) ends growth for good.
+    ///
+    /// ```no_run
+    /// use conntrack_io::{Event, Events, Groups};
+    ///
+    /// let mut events = Events::open(Groups::CONNTRACK)?;
+    /// events.set_rcvbuf_growth(Some(64 << 20)); // up to 64 MiB asked (128 MiB effective)
+    /// while let Some(event) = events.next()? {
+    ///     if let Event::Lost(lost) = event {
+    ///         eprintln!("{lost}"); // "...; receive queue grown to N bytes" when it grew
+    ///     }
+    /// }
+    /// # Ok::<(), conntrack_io::Error>(())
+    /// ```
+    pub fn set_rcvbuf_growth(&mut self, max: Option<usize>) {
+        self.growth = max.map(|max| Growth {
+            max,
+            this_overrun: false,
+            capped: false,
+        });
+    }
+
+    /// The largest size growth on demand asks for, if it is on.
+    pub fn rcvbuf_growth(&self) -> Option<usize> {
+        self.growth.map(|g| g.max)
     }
 
     /// Reads the drop counter now and reports what it counted since it was last read.
@@ -1024,12 +1146,7 @@ mod tests {
 
     #[test]
     fn lost_reads_well() {
-        let lost = Lost {
-            count: 12,
-            total: 40,
-            exact: true,
-            cause: LossCause::QueueFull,
-        };
+        let lost = Lost::new(12, 40, true, LossCause::QueueFull);
         assert_eq!(
             lost.to_string(),
             "12 events lost (40 in total): receive queue full"
@@ -1048,6 +1165,19 @@ mod tests {
         assert_eq!(
             one.to_string(),
             "1 event lost (1 in total): receive queue full"
+        );
+        let grown = Lost {
+            grown_to: Some(851_968),
+            ..lost
+        };
+        assert_eq!(
+            grown.to_string(),
+            "12 events lost (40 in total): receive queue full; receive queue grown to 851968 bytes"
+        );
+        let backlog = Lost::new(3, 3, true, LossCause::Backlog);
+        assert_eq!(
+            backlog.to_string(),
+            "3 events lost (3 in total): the receiver's queue was full"
         );
     }
 

@@ -87,6 +87,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A reader that formats or writes each event hands the receiving to a thread of its own,
+//! [`Receiver`], so that the socket stays drained during a burst (see [`receiver`]).
+//!
 //! **With tokio** (feature `tokio`): `conntrack_io::tokio::AsyncEvents` (`async fn next`, owned
 //! events for channels) and `conntrack_io::tokio::AsyncSocket` (requests and dumps).
 //!
@@ -174,6 +177,7 @@ mod labels;
 pub mod matching;
 mod ops;
 mod progname;
+pub mod receiver;
 mod socket;
 mod strerror;
 mod sys;
@@ -194,6 +198,7 @@ pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
 pub use progname::Prognames;
+pub use receiver::{Receiver, ReceiverBuilder, ReceiverStats, ReceiverWatch, WhenFull};
 pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
 pub use strerror::strerror;
 

@@ -9,6 +9,14 @@
 //! process), and its name from `/proc/PID/stat`. It races with the requester: a process that
 //! has exited (or closed the socket) is not found.
 //!
+//! A look-up reads `/proc/net/netlink` and often walks `/proc`: far too slow for every
+//! event of a burst (conntrack-tools does it per event, which is much of why it falls behind
+//! a burst from another process). [`Prognames`] therefore remembers its answers, positive or
+//! not, for a few port ids, and trusts each for [`Prognames::DEFAULT_FRESHNESS`] before it
+//! checks it again (`/proc/net/netlink` once: the same socket still holds the port id, or
+//! none does, or another one, which is then looked up). A burst from one requester costs one
+//! look-up and a check every 50 ms, and the answers are at most that old.
+//!
 //! ```no_run
 //! let mut names = conntrack_io::Prognames::default();
 //! if let Some(name) = names.get(4242) {
@@ -16,34 +24,107 @@
 //! }
 //! ```
 
-/// Program names by port id, remembering the last answer (a burst of events from one
-/// requester costs one look-up).
-#[derive(Debug, Default, Clone)]
+use std::time::{Duration, Instant};
+
+/// Program names by port id, as conntrack-tools 1.4.7 finds them in `/proc`, with the answers
+/// remembered for a while: a look-up reads `/proc/net/netlink` and may walk `/proc`, far too
+/// slow for every event of a burst, so an answer (found or not) is kept for a few port ids
+/// and checked again (one read of `/proc/net/netlink`) only after
+/// [`DEFAULT_FRESHNESS`](Prognames::DEFAULT_FRESHNESS).
+#[derive(Debug, Clone)]
 pub struct Prognames {
-    /// The last port id looked up, its socket's inode, and the answer.
-    last: Option<(u32, u64, Option<String>)>,
+    /// The port ids asked for last, most recent first.
+    known: Vec<Known>,
+    fresh: Duration,
+}
+
+/// An answer: port id, the socket's inode (0: no socket had that port id), the name, and
+/// when it was last checked.
+#[derive(Debug, Clone)]
+struct Known {
+    portid: u32,
+    inode: u64,
+    name: Option<String>,
+    checked: Instant,
+}
+
+impl Default for Prognames {
+    fn default() -> Self {
+        Prognames::with_freshness(Prognames::DEFAULT_FRESHNESS)
+    }
 }
 
 impl Prognames {
-    /// The name of the process holding the `NETLINK_NETFILTER` socket with port id
-    /// `portid`, if it is found.
-    pub fn get(&mut self, portid: u32) -> Option<String> {
-        let inode = netlink_inode(portid)?;
-        if let Some((p, i, name)) = &self.last {
-            if *p == portid && *i == inode {
-                return name.clone();
-            }
+    /// How long an answer is used before it is checked again.
+    pub const DEFAULT_FRESHNESS: Duration = Duration::from_millis(50);
+
+    /// How many port ids are remembered.
+    const KEEP: usize = 8;
+
+    /// A cache whose answers are used for `fresh` before they are checked again
+    /// (`Duration::ZERO`: checked on every call, as conntrack-tools does).
+    pub fn with_freshness(fresh: Duration) -> Self {
+        Prognames {
+            known: Vec::with_capacity(Prognames::KEEP),
+            fresh,
         }
-        let name = holder_name(u64::from(portid), inode).or_else(|| {
-            std::fs::read_dir("/proc")
-                .ok()?
-                .filter_map(|d| d.ok()?.file_name().to_str()?.parse::<u64>().ok())
-                .filter(|&pid| pid > 1 && pid != u64::from(portid))
-                .find_map(|pid| holder_name(pid, inode))
-        });
-        self.last = Some((portid, inode, name.clone()));
-        name
     }
+
+    /// The name of the process holding the `NETLINK_NETFILTER` socket with port id
+    /// `portid`, if it is found (an answer at most the freshness old).
+    pub fn get(&mut self, portid: u32) -> Option<&str> {
+        let now = Instant::now();
+        let at = self.known.iter().position(|k| k.portid == portid);
+        if let Some(i) = at {
+            let fresh = self
+                .known
+                .get(i)
+                .is_some_and(|k| now.saturating_duration_since(k.checked) < self.fresh);
+            if !fresh {
+                let inode = netlink_inode(portid).unwrap_or(0);
+                if let Some(k) = self.known.get_mut(i) {
+                    if k.inode != inode {
+                        k.inode = inode;
+                        k.name = look_up(portid, inode);
+                    }
+                    k.checked = now;
+                }
+            }
+            // Most recent first.
+            if let Some(recent) = self.known.get_mut(..=i) {
+                recent.rotate_right(1);
+            }
+        } else {
+            let inode = netlink_inode(portid).unwrap_or(0);
+            if self.known.len() >= Prognames::KEEP {
+                self.known.pop();
+            }
+            self.known.insert(
+                0,
+                Known {
+                    portid,
+                    inode,
+                    name: look_up(portid, inode),
+                    checked: now,
+                },
+            );
+        }
+        self.known.first().and_then(|k| k.name.as_deref())
+    }
+}
+
+/// The name of the holder of socket `inode` (0: none), its port id first.
+fn look_up(portid: u32, inode: u64) -> Option<String> {
+    if inode == 0 {
+        return None;
+    }
+    holder_name(u64::from(portid), inode).or_else(|| {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|d| d.ok()?.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|&pid| pid > 1 && pid != u64::from(portid))
+            .find_map(|pid| holder_name(pid, inode))
+    })
 }
 
 /// The inode of the `NETLINK_NETFILTER` socket (protocol 12) with port id `portid`.
@@ -115,10 +196,34 @@ mod tests {
             eprintln!("not run: no /proc/net/netlink here");
             return;
         }
-        let name = Prognames::default().get(sock.portid());
+        let mut names = Prognames::default();
         let me = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|s| name_in_stat(&s));
-        assert_eq!(name, me);
+        assert_eq!(names.get(sock.portid()).map(str::to_string), me);
+        // Remembered, and found again when checked.
+        assert_eq!(names.get(sock.portid()).map(str::to_string), me);
+        let mut unfresh = Prognames::with_freshness(Duration::ZERO);
+        assert_eq!(unfresh.get(sock.portid()).map(str::to_string), me);
+        assert_eq!(unfresh.get(sock.portid()).map(str::to_string), me);
+        // A closed socket is no longer found once the answer is checked again.
+        let portid = sock.portid();
+        drop(sock);
+        assert_eq!(unfresh.get(portid), None);
+    }
+
+    #[test]
+    fn answers_are_kept_for_a_few_port_ids_most_recent_first() {
+        // Port ids no socket has: the kernel's automatic ones are process ids, or count
+        // down from -4096, so -1 to -20 are taken only by a process that binds them.
+        let mut names = Prognames::with_freshness(Duration::from_secs(3600));
+        for p in 0..20u32 {
+            assert_eq!(names.get(u32::MAX - p), None);
+        }
+        assert_eq!(names.known.len(), Prognames::KEEP);
+        assert_eq!(names.known.first().map(|k| k.portid), Some(u32::MAX - 19));
+        let _ = names.get(u32::MAX - 15);
+        assert_eq!(names.known.first().map(|k| k.portid), Some(u32::MAX - 15));
+        assert_eq!(names.known.len(), Prognames::KEEP);
     }
 }

@@ -1,6 +1,7 @@
 //! The only unsafe code of the crate: socket options that `nix` does not wrap (the netlink
 //! options, and classic-BPF socket filters), the `ioctl` that names a socket's network
-//! namespace, and (feature `tokio`) the registration of an event socket with tokio.
+//! namespace, the real-time scheduling of a receive thread, and (feature `tokio`) the
+//! registration of an event socket with tokio.
 //!
 //! Each call passes the kernel a pointer to a live local value together with that value's
 //! exact size, which is all `setsockopt`/`getsockopt` read or write; the descriptor is
@@ -120,6 +121,23 @@ pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     let raw = Errno::result(rc)?;
     // SAFETY: the kernel just created `raw` for this call; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Puts the calling thread under `SCHED_FIFO` at `priority` (`pthread_setschedparam`, which
+/// changes this thread alone, with glibc and musl alike).
+pub(crate) fn set_fifo(priority: i32) -> Result<(), Errno> {
+    // SAFETY: `sched_param` is a plain C struct (musl's has more fields than glibc's) for
+    // which all-zero bytes are a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
+    // SAFETY: `pthread_self` names the calling thread, which is alive; the pointer is to a
+    // live local `sched_param` that the call only reads.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw(rc))
+    }
 }
 
 /// Registers `events` with the current tokio reactor for readability.

@@ -84,7 +84,6 @@ pub struct Node {
     events: Events,
     req: Socket,
     commit: Socket,
-    rcvbuf: usize,
     scratch: Box<ConntrackRepr>,
     buf: Vec<u8>,
     stats: NodeStats,
@@ -108,9 +107,11 @@ impl Node {
         } else {
             Groups::CONNTRACK
         };
-        let events = Events::open(groups).map_err(io_err)?;
+        let mut events = Events::open(groups).map_err(io_err)?;
         events.set_nonblocking(true).map_err(io_err)?;
-        let rcvbuf = events.set_rcvbuf(cfg.netlink_buffer).map_err(io_err)?;
+        events.set_rcvbuf(cfg.netlink_buffer).map_err(io_err)?;
+        // Doubled after each overrun up to the maximum, by the stream itself.
+        events.set_rcvbuf_growth(Some(cfg.netlink_buffer_max));
         let req = Socket::open().map_err(io_err)?;
         let commit = Socket::open().map_err(io_err)?;
         let first_seq = std::time::SystemTime::now()
@@ -123,7 +124,6 @@ impl Node {
             events,
             req,
             commit,
-            rcvbuf,
             scratch: Box::default(),
             buf: vec![0; 65536],
             stats: NodeStats::default(),
@@ -245,16 +245,12 @@ impl Node {
                 }
                 Event::Lost(l) => {
                     self.stats.events_lost += l.count;
+                    self.stats.buffer_growths += u64::from(l.grown_to.is_some());
                     lost = true;
                 }
             }
         }
         if lost {
-            if self.rcvbuf < self.cfg.netlink_buffer_max {
-                let want = (self.rcvbuf * 2).min(self.cfg.netlink_buffer_max);
-                self.rcvbuf = self.events.set_rcvbuf(want).map_err(io_err)?;
-                self.stats.buffer_growths += 1;
-            }
             self.stats.kernel_resyncs += 1;
             self.resync_kernel()?;
         }

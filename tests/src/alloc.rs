@@ -27,7 +27,7 @@ fn count_one() {
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
-// a thread-local integer, which does not allocate.
+// a thread-local integer and an atomic one, neither of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();

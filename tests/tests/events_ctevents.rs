@@ -149,6 +149,16 @@ impl Listener {
     }
 }
 
+impl Drop for Listener {
+    /// A test that fails before `stop` leaves no listener running behind it.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
@@ -465,6 +475,12 @@ fn bad_parameters_give_one_line_and_status_2() {
         &["-b", "2147483648"],
         &["-b", "4294967295"],
         &["-b", "0"],
+        // The growth's maximum and the receive thread's queue.
+        &["-B", "2147483648"],
+        &["-B", "-1"],
+        &["-q", "0"],
+        &["-q", "16777217"],
+        &["-q", "many"],
     ] {
         let out = Command::new(&ours).args(args).output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -482,7 +498,213 @@ fn bad_parameters_give_one_line_and_status_2() {
         "-m, --mark",
         "--state",
         "-e, --event-mask",
+        "-B, --max-buffer-size",
+        "-q, --queue",
     ] {
         assert!(text.contains(option), "--help lacks {option}");
     }
+}
+
+/// Our `conntrack` (of `conntrack-cli`), built next to this test.
+fn our_conntrack() -> String {
+    let path = ctevents_path().with_file_name("conntrack");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p conntrack-cli` (cargo test \
+         --workspace does)",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// A burst read through the receive thread and printed in blocks: ctevents and our
+/// `conntrack -E` print every event, the same lines, and every line conntrack-tools'
+/// `conntrack -E` prints is one of theirs, in the same order. (conntrack-tools falls behind
+/// and loses much of a burst even with the same `-b`: it prints about a thousand lines a
+/// second here, reading `/proc/net/netlink` for every event.)
+#[test]
+fn a_burst_prints_the_lines_of_conntrack_e() {
+    const N: u32 = 5000;
+    let ns = Netns::new("ctev-burst");
+    let ours = ctevents_path();
+    let conntrack = our_conntrack();
+    let big = ["-b", "16777216"];
+    let mut listeners = [
+        Listener::start(
+            &ns,
+            "conntrack -E",
+            "conntrack",
+            &[&["-E", "-o", "extended,id"][..], &big].concat(),
+        ),
+        Listener::start(&ns, "ctevents", ours.to_str().unwrap(), &big),
+        Listener::start(
+            &ns,
+            "our conntrack -E",
+            &conntrack,
+            &[&["-E", "-o", "extended,id"][..], &big].concat(),
+        ),
+    ];
+    for l in &mut listeners {
+        l.wait_subscribed(0x7);
+    }
+    let mut sock = Socket::open_in_netns(ns.path()).unwrap();
+    sock.set_rcvbuf(8 << 20).unwrap();
+    let list: Vec<ConntrackRepr> = (0..N).map(conntrack_tests::tcp_entry).collect();
+    let done = sock
+        .create_batch(&list, 1024, |i, r| r.unwrap_or_else(|e| panic!("{i}: {e}")))
+        .unwrap();
+    assert_eq!(done.succeeded, N as usize);
+    sock.flush(&DumpFilter::default()).unwrap();
+    let last = sentinel(&mut sock);
+    // conntrack-tools may lose the sentinel too: wait for ours, then give it a moment.
+    for l in &listeners[1..] {
+        l.wait_for(last);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let [theirs, ctevents, ours] = listeners.map(Listener::stop);
+    drop(sock);
+    for (name, (lines, stderr, code)) in [("ctevents", &ctevents), ("our conntrack -E", &ours)] {
+        assert_eq!(*code, Some(0), "{name}: {stderr}");
+        assert!(
+            !stderr.contains("lost") && !stderr.contains("ENOBUFS"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(" {} ", lines.len())),
+            "{name}: {stderr}"
+        );
+    }
+    let theirs = &theirs.0;
+    let (ctevents, ours) = (&ctevents.0, &ours.0);
+    // N creates, N destroys by the flush, and the sentinel's two.
+    assert_eq!(
+        ours.len(),
+        2 * N as usize + 2,
+        "our conntrack -E lost events"
+    );
+    assert_eq!(ctevents, ours, "ctevents vs our conntrack -E");
+    let mut next = theirs.iter().peekable();
+    for line in ours {
+        if next.peek() == Some(&line) {
+            next.next();
+        }
+    }
+    assert!(
+        next.peek().is_none(),
+        "a line of conntrack-tools that ours did not print (in order): {:?}",
+        next.peek()
+    );
+    assert!(ours.iter().all(|l| l.contains(" [USERSPACE] portid=")));
+    assert!(ours.iter().all(|l| l.contains(" progname=")));
+    println!(
+        "{} lines from ctevents and our conntrack -E, the same; conntrack-tools printed {} \
+         of them",
+        ours.len(),
+        theirs.len()
+    );
+}
+
+/// Output into a pipe is written in blocks while a burst lasts, but an idle stream shows
+/// each event at once: each entry is made only once the line of the one before it has come
+/// out of both programs.
+#[test]
+fn an_idle_stream_prints_each_event_at_once() {
+    let ns = Netns::new("ctev-idle");
+    let ours = ctevents_path();
+    let conntrack = our_conntrack();
+    let mut listeners = [
+        Listener::start(&ns, "ctevents", ours.to_str().unwrap(), &["-e", "NEW"]),
+        Listener::start(&ns, "our conntrack -E", &conntrack, &["-E", "-e", "NEW"]),
+    ];
+    for l in &mut listeners {
+        l.wait_subscribed(0x1);
+    }
+    let mut sock = Socket::open_in_netns(ns.path()).unwrap();
+    for i in 0..3u32 {
+        let t = Tuple::tcp(
+            v4(198, 51, 100, 1),
+            v4(198, 51, 100, 2),
+            30000 + i as u16,
+            80,
+        );
+        sock.create(&entry(t)).unwrap();
+        let needle = format!("sport={}", 30000 + i);
+        for l in &listeners {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !l.lines().iter().any(|line| line.contains(&needle)) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: the line of entry {i} never came out; it printed:\n{}",
+                    l.name,
+                    l.lines().join("\n")
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(l.lines().len(), i as usize + 1, "{}", l.name);
+        }
+    }
+    for l in listeners {
+        let (lines, stderr, code) = l.stop();
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(lines.len(), 3);
+    }
+}
+
+/// ctevents grows its receive queue after a loss and says so; the loss stays exact. The
+/// program is stopped (SIGSTOP) while the entries are made, so that its queue overflows.
+#[test]
+fn ctevents_grows_its_queue_after_a_loss_and_says_so() {
+    const N: usize = 2000;
+    let ns = Netns::new("ctev-grow");
+    let ours = ctevents_path();
+    let mut l = Listener::start(
+        &ns,
+        "ctevents",
+        ours.to_str().unwrap(),
+        &["-e", "NEW", "-b", "16384", "-B", "65536"],
+    );
+    l.wait_subscribed(0x1);
+    let pid = l.child.id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let mut sock = Socket::open_in_netns(ns.path()).unwrap();
+    sock.set_rcvbuf(8 << 20).unwrap();
+    signal("-STOP");
+    let list: Vec<ConntrackRepr> = (0..N as u32).map(conntrack_tests::tcp_entry).collect();
+    sock.create_batch(&list, 1024, |i, r| r.unwrap_or_else(|e| panic!("{i}: {e}")))
+        .unwrap();
+    signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !l.stderr.lock().unwrap().contains("receive queue grown to") {
+        assert!(
+            Instant::now() < deadline,
+            "no growth reported: {}",
+            l.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (lines, stderr, code) = l.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    // "ctevents: N events lost (T in total); receive queue grown to B bytes; ..."
+    let grown: Vec<&str> = stderr
+        .lines()
+        .filter(|s| s.contains("receive queue grown to 65536 bytes"))
+        .collect();
+    assert_eq!(grown.len(), 1, "{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|s| s.contains("have been shown"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let lost: usize = summary
+        .rsplit_once('(')
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    println!("{} received, {lost} lost: {}", lines.len(), grown[0]);
+    assert_eq!(lines.len() + lost, N, "{stderr}");
 }

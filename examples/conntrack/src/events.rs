@@ -1,7 +1,11 @@
 //! The event loop that `conntrack -E` and `ctevents` share: receiving (in one place,
-//! [`receive`]), the look-up of the requesting program, the clock of each line, writing each
-//! line at once, and the end on SIGINT or SIGTERM (the XML footer if the header was printed,
-//! a summary on stderr, exit status 0). What each program prints is its [`Handler`].
+//! [`receive`]: a receive thread of `conntrack_io::Receiver` drains the socket into a bounded
+//! queue, so receiving never waits on the output), the look-up of the requesting program
+//! (`conntrack_io::Prognames`, remembered across a burst), the clock of each line, the output
+//! (in large blocks while a burst lasts, flushed as soon as the queue is empty, so an idle
+//! stream shows each event at once; line by line on a terminal), and the end on SIGINT or
+//! SIGTERM (the XML footer if the header was printed, a summary on stderr, exit status 0).
+//! What each program prints is its [`Handler`].
 //!
 //! [`run`] is `conntrack -E` and `-E expect`: the lines of 1.4.7, filtered as `-L` filters,
 //! with ` [USERSPACE] portid=N progname=P` when a request caused the event, and one warning
@@ -9,7 +13,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::fmt::{
@@ -18,6 +22,7 @@ use conntrack_codec::fmt::{
 };
 use conntrack_io::{
     Connlabels, CtEvent, Error as IoError, Event, Events, ExpEvent, Groups, Lost, Prognames,
+    Receiver, ReceiverStats, ReceiverWatch, WhenFull,
 };
 
 use crate::filter::{self, NetFilter};
@@ -58,8 +63,9 @@ pub trait Handler {
     fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next;
 
     /// Events were lost: `report` is the stream's report, if this item is one;
-    /// `overruns` the number of overruns the kernel reported (`ENOBUFS`) since the
-    /// previous item.
+    /// `overruns` the number of overruns since the previous item: of the socket's queue (the
+    /// kernel's `ENOBUFS`) and of the receive thread's queue
+    /// (`conntrack_io::ReceiverStats::overruns`).
     fn lost(&mut self, report: Option<&Lost>, overruns: u64, err: &mut dyn Write) -> Next;
 
     /// The stream failed to give the next item.
@@ -72,27 +78,76 @@ pub struct Settings {
     pub out: Output,
     /// The XML header and footer, when the lines are XML.
     pub xml: Option<(&'static str, &'static str)>,
-    /// Whether each line gets the time it was received (`-o timestamp`).
+    /// Whether each line gets the time it is made (`-o timestamp`; 1.4.7 prints the time of
+    /// printing too).
     pub timestamp: bool,
-    /// The summary line printed on stderr at the end, from the numbers of events shown and
-    /// lost.
-    pub summary: Box<dyn Fn(u64, u64) -> String + Send>,
+    /// What is printed on stderr at the end (the summary line).
+    pub summary: Box<dyn Fn(&Tally) -> String + Send>,
+    /// The capacity of the queue between the receive thread and the lines, in events.
+    pub queue: usize,
+    /// What the receive thread does when that queue is full.
+    pub when_full: WhenFull,
 }
+
+/// What the end of a stream reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// Events printed.
+    pub shown: u64,
+    /// Events lost, as far as the receive thread knows.
+    pub lost: u64,
+    /// Overruns the handler has not been told of yet (they happened while the lines of
+    /// the events before them were still queued).
+    pub overruns_untold: u64,
+}
+
+/// The `SCHED_FIFO` priority of the receive thread: the lowest, above every normal thread.
+const REALTIME_PRIORITY: u8 = 1;
 
 /// What the loop and the signal thread share.
 #[derive(Default)]
 struct Counts {
     shown: AtomicU64,
     lost: AtomicU64,
+    /// Overruns the handler was told of.
+    told: AtomicU64,
     xml_open: AtomicBool,
+    /// The receive thread's counters, once it runs.
+    watch: OnceLock<ReceiverWatch>,
 }
 
-/// The next item of the stream: the one place where events are received.
+impl Counts {
+    /// Tells the handler of the overruns `stats` counts that it was not told of yet.
+    fn tell_overruns(
+        &self,
+        stats: &ReceiverStats,
+        handler: &mut dyn Handler,
+        term: &Mutex<Term>,
+    ) -> Option<Fail> {
+        let told = self.told.load(Ordering::SeqCst);
+        let new = stats.overruns().saturating_sub(told);
+        if new == 0 {
+            return None;
+        }
+        self.told.store(told.saturating_add(new), Ordering::SeqCst);
+        let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+        match handler.lost(None, new, &mut t.err) {
+            Next::Stop(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// The next item of the stream: the one place where events are taken. `idle` runs first
+/// when the stream has gone quiet (the output is flushed there).
 ///
 /// # Errors
-/// As [`Events::next`].
-pub fn receive(events: &mut Events) -> Result<Option<Event<'_>>, IoError> {
-    events.next()
+/// As [`Receiver::next`].
+pub fn receive(
+    rx: &mut Receiver,
+    idle: impl FnOnce(&ReceiverStats),
+) -> Result<Option<Event<'_>>, IoError> {
+    rx.next_or_idle(idle)
 }
 
 /// A terminal that writes nowhere.
@@ -106,7 +161,7 @@ fn nowhere() -> Term {
 /// # Errors
 /// SIGINT and SIGTERM cannot be caught (the terminal comes back with the error).
 pub fn run_loop(
-    mut events: Events,
+    events: Events,
     settings: Settings,
     term: Term,
     handler: &mut dyn Handler,
@@ -119,6 +174,8 @@ pub fn run_loop(
         xml,
         timestamp,
         summary,
+        queue,
+        when_full,
     } = settings;
     let caught = crate::signals::on_stop(move |_| {
         let mut t = t.lock().unwrap_or_else(PoisonError::into_inner);
@@ -126,10 +183,16 @@ pub fn run_loop(
             t.out.text(footer);
         }
         t.out.flush();
-        let line = summary(
-            c.shown.load(Ordering::SeqCst),
-            c.lost.load(Ordering::SeqCst),
-        );
+        let mut tally = Tally {
+            shown: c.shown.load(Ordering::SeqCst),
+            lost: c.lost.load(Ordering::SeqCst),
+            overruns_untold: 0,
+        };
+        if let Some(now) = c.watch.get().map(ReceiverWatch::stats) {
+            tally.lost = tally.lost.max(now.lost());
+            tally.overruns_untold = now.overruns().saturating_sub(c.told.load(Ordering::SeqCst));
+        }
+        let line = summary(&tally);
         t.err_line(line.as_bytes());
         std::process::exit(0);
     });
@@ -138,9 +201,25 @@ pub fn run_loop(
         let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
         return Err((std::mem::replace(&mut *t, nowhere()), e));
     }
+    // Started after the signals are blocked (the thread blocks them too, whatever the order);
+    // under real-time scheduling when allowed, so that a busy machine does not keep it from
+    // the socket while a burst arrives.
+    let started = Receiver::builder()
+        .capacity(queue)
+        .when_full(when_full)
+        .realtime(Some(REALTIME_PRIORITY))
+        .spawn(events);
+    let mut rx = match started {
+        Ok(rx) => rx,
+        Err(e) => {
+            let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
+            let fail = Fail::other(format!("cannot start the receive thread: {e}"));
+            return Ok((std::mem::replace(&mut *t, nowhere()), fail));
+        }
+    };
+    let _ = counts.watch.set(rx.watch());
     let mut prognames = Prognames::default();
     let mut line = String::new();
-    let mut overruns = events.stats().overruns;
     let fail = loop {
         line.clear();
         let mut out = base;
@@ -148,16 +227,25 @@ pub fn run_loop(
         if timestamp {
             out.event_time = Some(conntrack_io::clock::now_micros());
         }
-        let next = match receive(&mut events) {
+        // The stream went quiet: the overruns no item told of, and the output.
+        let mut stop = None;
+        let idle = |stats: &ReceiverStats| {
+            stop = counts.tell_overruns(stats, handler, &term);
+            term.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .out
+                .flush();
+        };
+        let next = match receive(&mut rx, idle) {
             Ok(Some(Event::Conntrack(ev))) => {
-                let name = (ev.portid != 0).then(|| prognames.get(ev.portid));
+                let userspace = (ev.portid != 0).then(|| Userspace {
+                    portid: ev.portid,
+                    progname: prognames.get(ev.portid),
+                });
                 let item = CtItem {
                     event: &ev,
                     out: &out,
-                    userspace: name.as_ref().map(|p| Userspace {
-                        portid: ev.portid,
-                        progname: p.as_deref(),
-                    }),
+                    userspace,
                 };
                 handler.conntrack(item, &mut line)
             }
@@ -167,19 +255,15 @@ pub fn run_loop(
                 let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
                 handler.lost(Some(&lost), 0, &mut t.err)
             }
-            Ok(None) => Next::Skip,
+            // Only after the error that ended the receive thread, which the handler saw.
+            Ok(None) => Next::Stop(Fail::other("the event stream ended")),
             Err(e) => {
                 let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
                 handler.error(&e, &mut t.err)
             }
         };
-        let new_overruns = events.stats().overruns.saturating_sub(overruns);
-        if new_overruns > 0 {
-            overruns = overruns.saturating_add(new_overruns);
-            let mut t = term.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Next::Stop(f) = handler.lost(None, new_overruns, &mut t.err) {
-                break f;
-            }
+        if let Some(f) = stop.or_else(|| counts.tell_overruns(&rx.stats(), handler, &term)) {
+            break f;
         }
         match next {
             Next::Skip => {}
@@ -190,8 +274,9 @@ pub fn run_loop(
                     counts.xml_open.store(true, Ordering::SeqCst);
                     t.out.text(header);
                 }
+                // Written out when the buffer is full or the queue empty (at once on a
+                // terminal).
                 t.out.line(format_args!("{line}"));
-                t.out.flush();
                 if t.out.broken {
                     // Only reached if SIGPIPE is ignored: the reader went away.
                     break Fail::other("");
@@ -240,7 +325,8 @@ pub fn write_exp_line(
     Ok(())
 }
 
-const ENOBUFS_WARNING: &[u8] = b"WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
+const ENOBUFS_WARNING_TEXT: &str = "WARNING: We have hit ENOBUFS! We are losing events.\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage.";
+const ENOBUFS_WARNING: &[u8] = ENOBUFS_WARNING_TEXT.as_bytes();
 
 /// `conntrack -E`'s part: 1.4.7's filters and lines.
 struct Conntrack<'a> {
@@ -375,11 +461,15 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         }
         Fail::other("Can't open netlink socket")
     })?;
+    // `-b` sizes the receive thread's queue too: at least as many events as the socket's
+    // queue of that size holds (the kernel counts about 1 KiB per event of the doubled size).
+    let mut queue = Receiver::DEFAULT_CAPACITY;
     if !expect && c.options & opt::BUFFERSIZE != 0 {
         let size = usize::try_from(c.buffer_size).unwrap_or(0);
         let got = events.set_rcvbuf(size).unwrap_or(0);
         let line = format!("NOTICE: Netlink socket buffer size has been set to {got} bytes.");
         ctx.term.err_line(line.as_bytes());
+        queue = queue.max(size / Receiver::SLOT_BYTES);
     }
     let nf = if expect {
         NetFilter::default()
@@ -406,12 +496,25 @@ pub fn run(ctx: &mut Ctx, c: &mut Cmd, k: &mut dyn Kernel) -> Result<(), Fail> {
         out: base,
         xml,
         timestamp: mask & o::TMS != 0,
-        summary: Box::new(move |shown, _lost| {
-            format!(
+        summary: Box::new(move |tally: &Tally| {
+            // The warnings still owed: overruns the receive thread met while the lines
+            // before them waited to be printed (1.4.7 warns as it meets them).
+            let mut text = String::new();
+            if !expect {
+                for _ in 0..tally.overruns_untold {
+                    text.push_str(ENOBUFS_WARNING_TEXT);
+                    text.push('\n');
+                }
+            }
+            text.push_str(&format!(
                 "conntrack v1.4.7 (conntrack-tools): {} {what} have been shown.",
-                shown as i32
-            )
+                tally.shown as i32
+            ));
+            text
         }),
+        queue,
+        // 1.4.7 warns once per ENOBUFS: every loss stays the kernel's.
+        when_full: WhenFull::Wait,
     };
     let cur = ctx.cur.clone();
     let mut handler = Conntrack {

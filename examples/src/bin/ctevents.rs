@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use conntrack_cli::events::{
-    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings,
+    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings, Tally,
 };
 use conntrack_cli::out::Term;
 use conntrack_cli::parse::Fail;
@@ -21,16 +21,23 @@ use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
 use conntrack_codec::fmt::{l4_name, Output};
-use conntrack_io::{compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket};
+use conntrack_io::{
+    compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket, WhenFull,
+};
 
 const USAGE: &str = "\
 Usage: ctevents [TABLE] [OPTIONS]
 
-Prints conntrack events as `conntrack -E -o extended,id` prints them, one line each, flushed
-line by line. Events caused by a netlink request end in ` [USERSPACE] portid=N` and, when the
-requesting process is found in /proc, ` progname=NAME`. Lost events are reported on stderr,
-one line with the count and the running total, and the stream goes on: resynchronise with a
-dump (`conntrack -L`). SIGINT or SIGTERM end it with a summary on stderr and exit status 0.
+Prints conntrack events as `conntrack -E -o extended,id` prints them, one line each. A
+thread of its own receives the events into a queue, so that printing never keeps the
+socket unread; lines are written in large blocks while a burst lasts and as soon as the
+queue is empty (at once when nothing else is pending, line by line on a terminal). Events
+caused by a netlink request end in ` [USERSPACE] portid=N` and, when the requesting process
+is found in /proc, ` progname=NAME`. Lost events are reported on stderr, one line with the
+count and the running total, and the stream goes on: resynchronise with a dump (`conntrack
+-L`). After a loss to a full receive queue the queue is doubled, up to --max-buffer-size,
+and the loss line says so. SIGINT or SIGTERM end it with a summary on stderr and exit
+status 0.
 
 TABLE:
   conntrack             conntrack events (the default)
@@ -44,6 +51,11 @@ Options:
                           always on)
   -b, --buffer-size BYTES receive queue size, 1 to 2147483647 (SO_RCVBUFFORCE, else
                           SO_RCVBUF; the kernel caps it)
+  -B, --max-buffer-size BYTES
+                          grow the receive queue after a loss up to BYTES, 0 to 2147483647
+                          (default 8388608, as conntrackd's example configuration; 0: never)
+  -q, --queue EVENTS      events the receive thread may hold for printing, 1 to 16777216
+                          (default 16384; each takes a 512-byte slot once used)
       --reliable          NETLINK_BROADCAST_ERROR + NETLINK_NO_ENOBUFS, as conntrackd does
   -h, --help              this text
 
@@ -83,9 +95,17 @@ struct Args {
     ktimestamp: bool,
     labels: bool,
     buffer: Option<usize>,
+    max_buffer: usize,
+    queue: usize,
     reliable: bool,
     filter: Box<EventFilter>,
 }
+
+/// The default of `-B`: conntrackd's example `NetlinkBufferSizeMaxGrowth`.
+const DEFAULT_MAX_BUFFER: usize = 8 << 20;
+
+/// The largest `-q`.
+const MAX_QUEUE: u64 = 1 << 24;
 
 enum Parsed {
     Help,
@@ -255,6 +275,26 @@ impl Parser {
         Ok(())
     }
 
+    /// `-B`: the largest size growth asks for (0: no growth).
+    fn max_buffer(&mut self, v: &str) -> Result<(), String> {
+        let n = number(v)
+            .filter(|&n| i32::try_from(n).is_ok())
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| bad(v, "not a size from 0 to 2147483647 bytes"))?;
+        self.args.max_buffer = n;
+        Ok(())
+    }
+
+    /// `-q`: the capacity of the receive thread's queue.
+    fn queue(&mut self, v: &str) -> Result<(), String> {
+        let n = number(v)
+            .filter(|&n| (1..=MAX_QUEUE).contains(&n))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| bad(v, "not a number of events from 1 to 16777216"))?;
+        self.args.queue = n;
+        Ok(())
+    }
+
     /// `-s` or `-d` into the IPv4 or IPv6 set of that side.
     fn address(&mut self, src: bool, v: &str, logic: Logic) -> Result<(), String> {
         let f = &mut *self.args.filter;
@@ -387,6 +427,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
             ktimestamp: false,
             labels: false,
             buffer: None,
+            max_buffer: DEFAULT_MAX_BUFFER,
+            queue: conntrack_io::Receiver::DEFAULT_CAPACITY,
             reliable: false,
             filter: Box::default(),
         },
@@ -433,6 +475,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
             "-e" | "--event-mask" => p.mask = Some(value()?),
             "-o" | "--output" => p.output(&value()?)?,
             "-b" | "--buffer-size" => p.buffer(&value()?)?,
+            "-B" | "--max-buffer-size" => p.max_buffer(&value()?)?,
+            "-q" | "--queue" => p.queue(&value()?)?,
             "--reliable" => p.args.reliable = true,
             _ if is_filter => p.filter(&opt, value()?, logic)?,
             _ if opt.starts_with('-') => return Err(format!("unknown option `{opt}'")),
@@ -451,7 +495,10 @@ fn open(args: &Args) -> Result<Events, Error> {
     if !args.filter.is_empty() {
         sock.attach_filter(&compile_filter(&args.filter)?)?;
     }
-    let events = Events::subscribe(sock, args.groups)?;
+    let mut events = Events::subscribe(sock, args.groups)?;
+    if args.max_buffer > 0 {
+        events.set_rcvbuf_growth(Some(args.max_buffer));
+    }
     if let Some(bytes) = args.buffer {
         let got = events.socket().set_rcvbuf_report(bytes)?;
         let how = if got.forced {
@@ -500,9 +547,14 @@ impl Handler for Lines {
         if let Some(lost) = report {
             let at_least = if lost.exact { "" } else { "at least " };
             let events = if lost.count == 1 { "event" } else { "events" };
+            let grown = lost
+                .grown_to
+                .map(|n| format!("; receive queue grown to {n} bytes"))
+                .unwrap_or_default();
             let _ = writeln!(
                 err,
-                "ctevents: {at_least}{} {events} lost ({} in total); resynchronise with a dump",
+                "ctevents: {at_least}{} {events} lost ({} in total){grown}; resynchronise with \
+                 a dump",
                 lost.count, lost.total
             );
         }
@@ -571,14 +623,16 @@ fn main() -> ExitCode {
         },
         xml: None,
         timestamp: args.timestamp,
-        summary: Box::new(move |shown, lost| {
-            let lost = if lost > 0 {
-                format!(" ({lost} lost)")
+        summary: Box::new(move |tally: &Tally| {
+            let lost = if tally.lost > 0 {
+                format!(" ({} lost)", tally.lost)
             } else {
                 String::new()
             };
-            format!("ctevents: {shown} {what} have been shown{lost}.")
+            format!("ctevents: {} {what} have been shown{lost}.", tally.shown)
         }),
+        queue: args.queue,
+        when_full: WhenFull::Drop,
     };
     let mut lines = Lines { labels };
     match run_loop(events, settings, Term::process(), &mut lines) {
@@ -610,6 +664,26 @@ mod tests {
         match parse(&["-b", "2147483647"]) {
             Ok(Parsed::Run(a)) => assert_eq!(a.buffer, Some(2_147_483_647)),
             _ => panic!("2147483647 fits"),
+        }
+    }
+
+    #[test]
+    fn growth_and_queue_sizes() {
+        let Ok(Parsed::Run(a)) = parse(&[]) else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (8 << 20, 16_384));
+        let Ok(Parsed::Run(a)) = parse(&["-B", "0", "-q", "0x100"]) else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (0, 256));
+        let Ok(Parsed::Run(a)) = parse(&["--max-buffer-size=2147483647", "--queue", "16777216"])
+        else {
+            panic!("parses");
+        };
+        assert_eq!((a.max_buffer, a.queue), (2_147_483_647, 16_777_216));
+        for bad in [&["-B", "2147483648"][..], &["-q", "0"], &["-q", "16777217"]] {
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 
