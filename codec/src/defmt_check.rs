@@ -5,7 +5,7 @@
 //! belongs in this list.
 
 use crate::labels::LabelMap;
-use crate::{ct, exp, filter, fmt, nfnl, nl, session, Error};
+use crate::{ct, exp, filter, fmt, nfnl, nl, session, sync, Error};
 
 const fn format<T: defmt::Format + ?Sized>() {}
 
@@ -93,6 +93,18 @@ const _: () = {
     format::<fmt::StatsCpuLine<'static>>();
     format::<fmt::Style>();
     format::<fmt::Userspace<'static>>();
+
+    format::<sync::Header>();
+    format::<sync::Messages<'static>>();
+    format::<sync::Message<'static>>();
+    format::<sync::DataKind>();
+    format::<sync::Body<'static>>();
+    format::<sync::Control>();
+    format::<sync::NtaAttr<'static>>();
+    format::<sync::NtaAttrs<'static>>();
+    format::<sync::NtaWriter<'static>>();
+    format::<sync::SyncCt<'static>>();
+    format::<sync::SyncExp<'static>>();
 
     format::<LabelMap>();
     format::<crate::labels::LabelMapError>();

@@ -134,6 +134,7 @@ fn swapped16(a: &NtaAttr<'_>) -> Result<u16> {
 /// this codec does not know are skipped and counted (conntrackd 1.4.7 would refuse the whole
 /// message).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SyncCt<'a> {
     attrs: &'a [u8],
     idx: [u16; SLOTS],

@@ -57,6 +57,7 @@ const NAT: Group = Group {
 /// A view of the attributes of an expectation sync message (`EXP_NEW`, `EXP_UPD`,
 /// `EXP_DEL`), checked as [`SyncCt`](crate::sync::SyncCt) is.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SyncExp<'a> {
     attrs: &'a [u8],
     idx: [u16; SLOTS],
