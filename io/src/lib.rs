@@ -65,6 +65,7 @@ mod conntrack;
 mod error;
 mod events;
 mod labels;
+pub mod net;
 mod ops;
 mod socket;
 mod sys;
