@@ -121,7 +121,7 @@ struct IfReq {
 
 /// `SIOCGIFMTU` or `SIOCGIFFLAGS` on a throwaway datagram socket of the calling thread's
 /// network namespace; returns the first four bytes of the answer.
-fn if_ioctl(name: &str, request: libc::Ioctl) -> Result<[u8; 4], Errno> {
+fn if_ioctl(name: &str, request: libc::c_ulong) -> Result<[u8; 4], Errno> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= 16 || bytes.contains(&0) {
         return Err(Errno::ENODEV);
@@ -139,6 +139,9 @@ fn if_ioctl(name: &str, request: libc::Ioctl) -> Result<[u8; 4], Errno> {
         nix::sys::socket::SockFlag::SOCK_CLOEXEC,
         None,
     )?;
+    // The request constants are `c_ulong`; `ioctl` takes an `int` on musl.
+    #[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
+    let request = request as libc::Ioctl;
     // SAFETY: `req` is a live local of at least `sizeof(struct ifreq)` bytes holding a
     // NUL-terminated name; the kernel reads and writes only within it during the call, and
     // `fd` stays open for the call.

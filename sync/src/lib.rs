@@ -44,9 +44,14 @@
 
 pub mod cache;
 mod engine;
+pub mod filter;
 mod node;
 
-pub use engine::{Config, Engine, ExtEntry, IntEntry, Stats};
+pub use engine::{
+    CacheId, CacheStats, Config, Engine, ExpectSync, ExtEntry, Inject, IntEntry, Mode, Origin,
+    QueueStats, RsEntry, Stats,
+};
+pub use filter::{Filter, Network};
 pub use node::{Node, NodeConfig};
 
 /// Milliseconds since an arbitrary start, for the engine's timers.
