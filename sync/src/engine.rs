@@ -32,8 +32,8 @@ use std::collections::{HashMap, VecDeque};
 use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::sync::{
-    emit_ct_attrs, emit_exp_attrs, flags, seq_after, seq_between, Body, Control,
-    DataKind, Header, Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
+    emit_ct_attrs, emit_exp_attrs, flags, seq_after, seq_between, Body, Control, DataKind, Header,
+    Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
 };
 
 use crate::cache::{fill_missing, Key, KeyBuild, KeyHasher};
@@ -346,7 +346,10 @@ struct Obj {
 
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    Obj { slot: u32, gen: u32 },
+    Obj {
+        slot: u32,
+        gen: u32,
+    },
     Ctl(Control),
     /// The next message of the direct queue (no internal cache).
     Direct,
@@ -430,12 +433,6 @@ impl Fifo {
             self.buf.clear();
             self.head = 0;
         }
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.head = 0;
-        self.len = 0;
     }
 }
 
@@ -674,7 +671,11 @@ impl Engine {
     }
 
     /// Encodes `entry` into `buf`; returns the length and the key.
-    fn encode_ct(&self, entry: &ConntrackRepr, buf: &mut [u8]) -> conntrack_codec::Result<(usize, Key)> {
+    fn encode_ct(
+        &self,
+        entry: &ConntrackRepr,
+        buf: &mut [u8],
+    ) -> conntrack_codec::Result<(usize, Key)> {
         let len = {
             let mut w = NtaWriter::new(buf);
             emit_ct_attrs(entry, &mut w)?;
@@ -686,7 +687,11 @@ impl Engine {
         Ok((len, key))
     }
 
-    fn encode_exp(&self, exp: &ExpectRepr, buf: &mut [u8]) -> conntrack_codec::Result<(usize, Key)> {
+    fn encode_exp(
+        &self,
+        exp: &ExpectRepr,
+        buf: &mut [u8],
+    ) -> conntrack_codec::Result<(usize, Key)> {
         let len = {
             let mut w = NtaWriter::new(buf);
             emit_exp_attrs(exp, &mut w)?;
@@ -700,7 +705,14 @@ impl Engine {
 
     /// Adds or replaces an internal entry; returns its slot, or `None` when the cache is
     /// full. `fresh` (a NEW event) makes a replaced entry new again.
-    fn store(&mut self, key: Key, expect: bool, bytes: &[u8], now_ms: u64, fresh: bool) -> Option<u32> {
+    fn store(
+        &mut self,
+        key: Key,
+        expect: bool,
+        bytes: &[u8],
+        now_ms: u64,
+        fresh: bool,
+    ) -> Option<u32> {
         let epoch = self.epoch;
         let cid = if expect {
             CacheId::InternalExp
@@ -800,7 +812,11 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::ct_event`].
-    pub fn ct_populate(&mut self, entry: &ConntrackRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+    pub fn ct_populate(
+        &mut self,
+        entry: &ConntrackRepr,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
         if !self.cfg.filter.accepts(entry) {
             self.stats.filtered += 1;
             return Ok(());
@@ -839,7 +855,12 @@ impl Engine {
         self.ct_event(EventKind::Destroy, entry, Origin::Kernel, 0)
     }
 
-    fn ct_apply(&mut self, entry: &ConntrackRepr, how: Apply, now_ms: u64) -> conntrack_codec::Result<()> {
+    fn ct_apply(
+        &mut self,
+        entry: &ConntrackRepr,
+        how: Apply,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
         let mut buf = [0u8; 512];
         let (len, key) = self.encode_ct(entry, &mut buf)?;
         if let Apply::Event(_, Origin::Inject) = how {
@@ -884,8 +905,23 @@ impl Engine {
             }
         }
         let fresh = kind == EventKind::New;
-        let Some(slot) = self.store(key, false, buf.get(..write_len).unwrap_or(&[]), now_ms, fresh)
-        else {
+        let bytes = buf.get(..write_len).unwrap_or(&[]);
+        if how == Apply::Resync {
+            // An entry the peer has already (sent before, unchanged since): nothing to send.
+            let same = self
+                .index
+                .get(&key)
+                .and_then(|&s| self.obj(s))
+                .is_some_and(|o| o.state == ObjState::Alive && o.attrs == bytes);
+            if same {
+                let epoch = self.epoch;
+                if let Some(o) = self.index.get(&key).copied().and_then(|s| self.obj_mut(s)) {
+                    o.epoch = epoch;
+                }
+                return Ok(());
+            }
+        }
+        let Some(slot) = self.store(key, false, bytes, now_ms, fresh) else {
             return Ok(());
         };
         match how {
@@ -1007,7 +1043,12 @@ impl Engine {
         }
     }
 
-    fn exp_apply(&mut self, exp: &ExpectRepr, how: Apply, now_ms: u64) -> conntrack_codec::Result<()> {
+    fn exp_apply(
+        &mut self,
+        exp: &ExpectRepr,
+        how: Apply,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
         let mut buf = [0u8; 512];
         let (len, key) = self.encode_exp(exp, &mut buf)?;
         let bytes = buf.get(..len).unwrap_or(&[]);
@@ -1672,8 +1713,9 @@ impl Engine {
     fn resend(&mut self, items: Vec<Item>) {
         for item in items {
             match item {
-                Item::Ctl(c) => {
+                Item::Ctl(mut c) => {
                     self.rs_ctl = self.rs_ctl.saturating_sub(1);
+                    c.flags &= !(flags::HELLO | flags::HELLO_BACK);
                     self.tx.push_back(Item::Ctl(c));
                 }
                 Item::Obj { slot, .. } => {
@@ -1829,7 +1871,7 @@ impl Engine {
     pub fn poll_transmit(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
         let limit = self.cfg.max_datagram.min(buf.len());
         let mut pos = 0usize;
-        while let Some(item) = self.tx.pop_front() {
+        while let Some(mut item) = self.tx.pop_front() {
             let Some(out) = buf.get_mut(pos..limit) else {
                 self.tx.push_front(item);
                 break;
@@ -1844,7 +1886,10 @@ impl Engine {
                         break;
                     }
                     c.flags |= hello;
-                    c.emit(out).ok()
+                    let n = c.emit(out).ok();
+                    // Kept as sent (for `-s rsqueue`); a resend drops the HELLO flags.
+                    item = Item::Ctl(c);
+                    n
                 }
                 Item::Direct => {
                     let Some((k, attrs)) = self.direct.front() else {

@@ -9,7 +9,7 @@ use conntrack_codec::sync::{flags, Body, Control, Messages, SyncCt};
 
 use crate::{Config, Engine};
 
-fn entry(i: u32) -> ConntrackRepr {
+pub(crate) fn entry(i: u32) -> ConntrackRepr {
     let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i >> 16)));
     let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let orig = Tuple::tcp(src, dst, (i & 0xffff) as u16, 80);
@@ -29,42 +29,42 @@ fn entry(i: u32) -> ConntrackRepr {
 }
 
 /// A tiny deterministic generator (xorshift), so that every run loses the same datagrams.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn percent(&mut self) -> u64 {
+    pub(crate) fn percent(&mut self) -> u64 {
         self.next() % 100
     }
 }
 
 #[derive(Default, Clone, Copy)]
-struct Faults {
-    loss: u64,
-    duplicate: u64,
-    reorder: u64,
+pub(crate) struct Faults {
+    pub(crate) loss: u64,
+    pub(crate) duplicate: u64,
+    pub(crate) reorder: u64,
 }
 
 /// Two engines and the link; `step` moves the clock 10 ms.
-struct Pair {
-    a: Engine,
-    b: Engine,
-    now: u64,
-    rng: Rng,
-    faults: Faults,
-    a_to_b: VecDeque<Vec<u8>>,
-    b_to_a: VecDeque<Vec<u8>>,
-    sent_a: Vec<Vec<u8>>,
+pub(crate) struct Pair {
+    pub(crate) a: Engine,
+    pub(crate) b: Engine,
+    pub(crate) now: u64,
+    pub(crate) rng: Rng,
+    pub(crate) faults: Faults,
+    pub(crate) a_to_b: VecDeque<Vec<u8>>,
+    pub(crate) b_to_a: VecDeque<Vec<u8>>,
+    pub(crate) sent_a: Vec<Vec<u8>>,
 }
 
 impl Pair {
-    fn new(cfg: Config, seq_a: u32, seq_b: u32, faults: Faults) -> Pair {
+    pub(crate) fn new(cfg: Config, seq_a: u32, seq_b: u32, faults: Faults) -> Pair {
         Pair {
-            a: Engine::new(cfg, seq_a),
+            a: Engine::new(cfg.clone(), seq_a),
             b: Engine::new(cfg, seq_b),
             now: 1,
             rng: Rng(0x9e37_79b9_7f4a_7c15),
@@ -89,7 +89,7 @@ impl Pair {
         }
     }
 
-    fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.now += 10;
         let mut buf = [0u8; 2048];
         for e in [&mut self.a, &mut self.b] {
@@ -120,7 +120,7 @@ impl Pair {
         }
     }
 
-    fn run_until(&mut self, max_ms: u64, done: impl Fn(&Pair) -> bool) -> bool {
+    pub(crate) fn run_until(&mut self, max_ms: u64, done: impl Fn(&Pair) -> bool) -> bool {
         let end = self.now + max_ms;
         while self.now < end {
             self.step();
@@ -132,7 +132,7 @@ impl Pair {
     }
 }
 
-fn marks_in_external(e: &Engine) -> Vec<u32> {
+pub(crate) fn marks_in_external(e: &Engine) -> Vec<u32> {
     let mut v: Vec<u32> = e
         .external()
         .map(|x| {
@@ -264,7 +264,7 @@ fn an_update_event_without_mark_keeps_the_cached_mark() {
 }
 
 /// Builds one datagram from `msgs` (seq, flags, body kind).
-fn ctl(seq: u32, fl: u8, from: u32, to: u32) -> Vec<u8> {
+pub(crate) fn ctl(seq: u32, fl: u8, from: u32, to: u32) -> Vec<u8> {
     let mut b = [0u8; 16];
     let n = Control {
         flags: fl,
@@ -335,7 +335,7 @@ fn gaps_are_nacked_and_acks_follow_the_window() {
         ack_window: 4,
         ..Config::default()
     };
-    let mut b = Engine::new(cfg, 50);
+    let mut b = Engine::new(cfg.clone(), 50);
     let mut a = Engine::new(cfg, 100);
     for i in 0..10 {
         a.ct_update(&entry(i), 0).unwrap();
