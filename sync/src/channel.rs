@@ -229,6 +229,7 @@ struct TcpLink {
     pending: Vec<u8>,
     client: Client,
     peer: SocketAddr,
+    cfg: ChannelConfig,
     /// Datagrams waiting to be written, the first possibly started (`sent_of_first`).
     errorq: VecDeque<Vec<u8>>,
     sent_of_first: usize,
@@ -337,6 +338,7 @@ impl Channel {
                     pending: Vec::new(),
                     client: Client::Idle,
                     peer: sockaddr(peer, cfg.port, ifindex),
+                    cfg: cfg.clone(),
                     errorq: VecDeque::new(),
                     sent_of_first: 0,
                     errorq_full: 0,
@@ -363,6 +365,33 @@ impl Channel {
                     v.push(s.as_fd());
                 }
                 v
+            }
+        }
+    }
+
+    /// The options as the kernel has them now: (UDP checksums on, send buffer, receive
+    /// buffer), for `-s link` and tests (for TCP, the send buffer of the connection made,
+    /// 0 while there is none).
+    pub(crate) fn socket_options(&self) -> (bool, usize, usize) {
+        let sz = |r: nix::Result<usize>| r.unwrap_or(0);
+        match &self.sock {
+            Sock::Dgram { tx, rx, .. } => (
+                !conntrack_io::net::no_check(tx).unwrap_or(false),
+                sz(nix::sys::socket::getsockopt(tx, sockopt::SndBuf)),
+                sz(nix::sys::socket::getsockopt(rx, sockopt::RcvBuf)),
+            ),
+            Sock::Tcp(t) => {
+                let snd = match &t.client {
+                    Client::Connected(fd) | Client::Connecting(fd) => {
+                        sz(nix::sys::socket::getsockopt(fd, sockopt::SndBuf))
+                    }
+                    Client::Idle => 0,
+                };
+                (
+                    self.cfg.checksum,
+                    snd,
+                    sz(nix::sys::socket::getsockopt(&t.listener, sockopt::RcvBuf)),
+                )
             }
         }
     }
@@ -514,7 +543,9 @@ impl TcpLink {
                 return;
             }
             Client::Connecting(fd) => fd,
-            Client::Idle => match new_socket(self.peer.ip(), SockType::Stream) {
+            Client::Idle => match new_socket(self.peer.ip(), SockType::Stream)
+                .and_then(|fd| sender_options(&fd, &self.cfg).map(|()| fd))
+            {
                 Ok(fd) => fd,
                 Err(_) => {
                     stats.error_sent += 1;

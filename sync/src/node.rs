@@ -115,6 +115,12 @@ pub struct LinkInfo {
     pub stats: LinkStats,
     /// TCP: (the connection the peer made is up, the one this node made is up).
     pub tcp: Option<(bool, bool)>,
+    /// Whether sent UDP datagrams carry a checksum (`Checksum`), as the socket says.
+    pub checksum: bool,
+    /// The send buffer the kernel gave (`SndSocketBuffer`; twice the request).
+    pub sndbuf: usize,
+    /// The receive buffer the kernel gave (`RcvSocketBuffer`; twice the request).
+    pub rcvbuf: usize,
 }
 
 /// Something the daemon should log (conntrackd's words from [`Notice`]'s `Display`).
@@ -304,17 +310,23 @@ impl Node {
         self.channels
             .iter()
             .enumerate()
-            .map(|(i, c)| LinkInfo {
-                transport: c.cfg.transport,
-                interface: c.cfg.interface.clone(),
-                state: c
-                    .cfg
-                    .interface
-                    .as_deref()
-                    .and_then(|n| conntrack_io::net::interface_state(n).ok()),
-                active: i == self.current,
-                stats: c.stats,
-                tcp: c.tcp_state(),
+            .map(|(i, c)| {
+                let (checksum, sndbuf, rcvbuf) = c.socket_options();
+                LinkInfo {
+                    transport: c.cfg.transport,
+                    interface: c.cfg.interface.clone(),
+                    state: c
+                        .cfg
+                        .interface
+                        .as_deref()
+                        .and_then(|n| conntrack_io::net::interface_state(n).ok()),
+                    active: i == self.current,
+                    stats: c.stats,
+                    tcp: c.tcp_state(),
+                    checksum,
+                    sndbuf,
+                    rcvbuf,
+                }
             })
             .collect()
     }

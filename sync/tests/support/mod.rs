@@ -327,7 +327,18 @@ pub fn entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
 
 /// Makes `n` entries of side `side` in the namespace, marks `base..base+n`.
 pub fn make_entries(ns: &Netns, side: u8, n: u32, base: u32) -> Vec<ConntrackRepr> {
-    let e: Vec<_> = (0..n).map(|i| entry(side, i, base + i)).collect();
+    make_entries_from(ns, side, 0, n, base)
+}
+
+/// Makes entries `first..first+n` of side `side` in the namespace, marks `base..base+n`.
+pub fn make_entries_from(
+    ns: &Netns,
+    side: u8,
+    first: u32,
+    n: u32,
+    base: u32,
+) -> Vec<ConntrackRepr> {
+    let e: Vec<_> = (0..n).map(|i| entry(side, first + i, base + i)).collect();
     ns.socket()
         .create_batch(&e, 64, |_, r| r.expect("create"))
         .expect("create batch");
@@ -517,4 +528,58 @@ impl Drop for Conntrackd {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Captures, in `ns`, the UDP checksums of up to `count` IPv4 datagrams from `src` to port
+/// `port` seen within `secs` seconds (an `AF_PACKET` socket of the namespace).
+pub fn capture_udp_checksums(
+    ns: &Netns,
+    src: Ipv4Addr,
+    port: u16,
+    count: usize,
+    secs: u64,
+) -> thread::JoinHandle<Vec<u16>> {
+    use nix::sys::socket::{
+        recv, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+    };
+    use std::os::fd::AsRawFd;
+    let path = ns.path();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let h = thread::spawn(move || {
+        setns(File::open(&path).unwrap(), CloneFlags::CLONE_NEWNET).unwrap();
+        let fd = socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::SOCK_NONBLOCK,
+            SockProtocol::EthAll,
+        )
+        .expect("AF_PACKET socket");
+        ready_tx.send(()).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        let end = Instant::now() + Duration::from_secs(secs);
+        while out.len() < count && Instant::now() < end {
+            let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => n,
+                Err(_) => {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            };
+            let p = &buf[..n];
+            if n < 28 || p[0] >> 4 != 4 || p[9] != 17 || p[12..16] != src.octets() {
+                continue;
+            }
+            let ihl = usize::from(p[0] & 0x0f) * 4;
+            let Some(udp) = p.get(ihl..ihl + 8) else {
+                continue;
+            };
+            if u16::from_be_bytes([udp[2], udp[3]]) == port {
+                out.push(u16::from_be_bytes([udp[6], udp[7]]));
+            }
+        }
+        out
+    });
+    ready_rx.recv().unwrap();
+    h
 }
