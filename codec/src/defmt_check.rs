@@ -84,6 +84,7 @@ const _: () = {
     format::<filter::FilterFlags>();
 
     format::<fmt::Addr>();
+    format::<fmt::Ctime>();
     format::<fmt::CtLine<'static, LabelMap>>();
     format::<fmt::CtLine<'static, dyn crate::labels::LabelNames>>();
     format::<fmt::ExpLine<'static>>();

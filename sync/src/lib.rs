@@ -47,6 +47,7 @@ mod channel;
 mod engine;
 pub mod filter;
 mod node;
+pub mod stats;
 
 pub use channel::{ChannelConfig, LinkStats, Transport};
 pub use engine::{
