@@ -158,3 +158,184 @@ fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The filters under test: (conntrackd's text, ours).
+fn filters() -> Vec<(&'static str, conntrack_sync::Filter)> {
+    use conntrack_codec::ct::{l4proto, TcpState};
+    use conntrack_codec::filter::bpf::Logic;
+    use conntrack_sync::{Filter, Network};
+    let net = |a: &str, p| Network {
+        addr: a.parse().unwrap(),
+        prefix: p,
+    };
+    vec![
+        (
+            "Protocol Accept { TCP UDP }\n Address Ignore { IPv4_address 10.1.1.0/24\n \
+             IPv4_address 10.9.9.9 }\n State Accept { ESTABLISHED SYN_SENT for TCP }",
+            Filter {
+                protocols: Some((Logic::Positive, vec![l4proto::TCP, l4proto::UDP])),
+                addresses: Some((
+                    Logic::Negative,
+                    vec![net("10.1.1.0", 24), net("10.9.9.9", 32)],
+                )),
+                tcp_states: Some((
+                    Logic::Positive,
+                    vec![TcpState::Established, TcpState::SynSent],
+                )),
+            },
+        ),
+        (
+            "Address Accept { IPv4_address 10.9.9.9\n IPv4_address 10.3.0.0/16\n \
+             IPv6_address 2001:db8::1 }",
+            Filter {
+                addresses: Some((
+                    Logic::Positive,
+                    vec![
+                        net("10.9.9.9", 32),
+                        net("10.3.0.0", 16),
+                        net("2001:db8::1", 128),
+                    ],
+                )),
+                ..Filter::default()
+            },
+        ),
+    ]
+}
+
+/// Flows made before the daemons start (judged on the dump) and after (on events):
+/// protocols, states, hosts, networks, and a DNAT'ed flow whose reply comes from 10.1.1.80
+/// (user space looks at the reply's source, the kernel at the original destination).
+const FILTER_FLOWS: &[&str] = &[
+    "-p tcp -s 10.1.1.1 -d 10.2.2.2 --sport 1000 --dport 80 --state ESTABLISHED -t 100",
+    "-p tcp -s 10.9.9.9 -d 10.2.2.2 --sport 1001 --dport 80 --state ESTABLISHED -t 100",
+    "-p tcp -s 10.3.3.3 -d 10.2.2.2 --sport 1002 --dport 80 --state ESTABLISHED -t 100",
+    "-p tcp -s 10.3.3.4 -d 10.2.2.2 --sport 1003 --dport 80 --state TIME_WAIT -t 100",
+    "-p tcp -s 10.3.3.5 -d 10.2.2.2 --sport 1004 --dport 80 --state SYN_SENT -t 100",
+    "-p udp -s 10.3.3.6 -d 10.9.9.9 --sport 53 --dport 53 -t 100",
+    "-p udp -s 10.4.4.4 -d 10.2.2.2 --sport 53 --dport 53 -t 100",
+    "-p icmp -s 10.3.3.7 -d 10.2.2.6 --icmp-type 8 --icmp-code 0 --icmp-id 33 -t 100",
+    "-p tcp -s 10.5.5.5 -d 192.0.2.80 --sport 1005 --dport 80 --state ESTABLISHED -t 100 --dst-nat 10.1.1.80",
+    "-p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 1000 --dport 80 --state ESTABLISHED -t 100",
+    "-p tcp -s 2001:db8::5 -d 2001:db8::6 --sport 1000 --dport 80 --state ESTABLISHED -t 100",
+];
+
+fn src_of(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("src=").map(str::to_string))
+}
+
+#[test]
+fn the_filter_keeps_out_what_conntrackds_keeps_out() {
+    use conntrack_codec::sync::SyncCt;
+    if !conntrackd_installed() {
+        return;
+    }
+    for (i, (text, filter)) in filters().into_iter().enumerate() {
+        for kernelspace in [false, true] {
+            let ns = Netns::new(&format!("filt{i}"));
+            ns.nft(
+                "table ip n {\n chain post { type nat hook postrouting priority 100; }\n \
+                 chain pre { type nat hook prerouting priority -100; }\n}\n",
+            );
+            let (before, after) = FILTER_FLOWS.split_at(FILTER_FLOWS.len() / 2);
+            for f in before {
+                let args: Vec<&str> = std::iter::once("-I").chain(f.split(' ')).collect();
+                ns.run("conntrack", &args);
+            }
+            let dir = std::env::temp_dir().join(format!("ctd-filt-{}-{i}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let d = dir.to_str().unwrap();
+            let from = if kernelspace {
+                "Kernelspace"
+            } else {
+                "Userspace"
+            };
+            let conf = dir.join("ctd.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "Stats {{\n LogFile off\n}}\nGeneral {{\n HashSize 8192\n HashLimit 65536\n \
+                     LogFile {d}/ctd.log\n Syslog off\n LockFile {d}/ctd.lock\n \
+                     UNIX {{ Path {d}/ctd.ctl }}\n Filter From {from} {{\n {text}\n }}\n}}\n"
+                ),
+            )
+            .unwrap();
+            let mut ctd = Command::new("ip")
+                .args(["netns", "exec", ns.name(), "conntrackd", "-C"])
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let end = Instant::now() + Duration::from_secs(15);
+            while !dir.join("ctd.ctl").exists() {
+                assert!(Instant::now() < end, "conntrackd did not start");
+                thread::sleep(Duration::from_millis(50));
+            }
+            let path = ns.path();
+            let cfg = StatsConfig {
+                filter: filter.clone(),
+                filter_kernelspace: kernelspace,
+                ..StatsConfig::default()
+            };
+            let (stop_tx, stop_rx) = mpsc::channel::<()>();
+            let (ready_tx, ready_rx) = mpsc::channel::<()>();
+            let (out_tx, out_rx) = mpsc::channel::<Vec<String>>();
+            let ours = thread::spawn(move || {
+                setns(File::open(&path).unwrap(), CloneFlags::CLONE_NEWNET).unwrap();
+                let mut node = StatsNode::start(cfg).unwrap();
+                ready_tx.send(()).unwrap();
+                while stop_rx.try_recv().is_err() {
+                    node.run_once(20, |_| {}).unwrap();
+                }
+                let mut srcs: Vec<String> = node
+                    .cache()
+                    .flows()
+                    .filter_map(|a| {
+                        SyncCt::new_checked(a)
+                            .ok()?
+                            .orig()
+                            .ok()?
+                            .src
+                            .map(|s| s.to_string())
+                    })
+                    .collect();
+                srcs.sort();
+                out_tx.send(srcs).unwrap();
+            });
+            ready_rx.recv().unwrap();
+            for f in after {
+                let args: Vec<&str> = std::iter::once("-I").chain(f.split(' ')).collect();
+                ns.run("conntrack", &args);
+            }
+            thread::sleep(Duration::from_millis(800));
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns.name(), "conntrackd", "-C"])
+                .arg(&conf)
+                .arg("-i")
+                .output()
+                .unwrap();
+            let mut theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(src_of)
+                .collect();
+            theirs.sort();
+            stop_tx.send(()).unwrap();
+            let mine = out_rx.recv().unwrap();
+            ours.join().unwrap();
+            let _ = ctd.kill();
+            let _ = ctd.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+            assert_eq!(
+                mine, theirs,
+                "Filter From {from} {{ {text} }}: ours vs conntrackd's cache"
+            );
+            println!(
+                "Filter From {from} {{ {} }}: both keep {} of {} flows: {theirs:?}",
+                text.replace('\n', ""),
+                theirs.len(),
+                FILTER_FLOWS.len()
+            );
+        }
+    }
+}
