@@ -9,7 +9,7 @@
 //! without the time and the tab.
 //!
 //! ```text
-//! Sat Dec  5 03:38:46 2026	tcp      6 ESTABLISHED src=10.1.1.1 dst=10.2.2.2 sport=1000 dport=80 packets=0 bytes=0 src=10.2.2.2 dst=10.1.1.1 sport=80 dport=1000 packets=0 bytes=0 [ASSURED] mark=7 delta-time=1
+//! Sat Dec  5 03:38:46 2026<TAB>tcp      6 ESTABLISHED src=10.1.1.1 dst=10.2.2.2 sport=1000 dport=80 packets=0 bytes=0 src=10.2.2.2 dst=10.1.1.1 sport=80 dport=1000 packets=0 bytes=0 [ASSURED] mark=7 delta-time=1
 //! ```
 //!
 //! Only flows the cache knew are written (a flow made and gone while the daemon was not
