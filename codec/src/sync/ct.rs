@@ -484,9 +484,16 @@ pub fn emit_ct_attrs(r: &ConntrackRepr, w: &mut NtaWriter<'_>) -> Result<()> {
         l4proto::ICMPV6 => (orig.icmpv6_type, orig.icmpv6_code, orig.icmpv6_id),
         _ => (None, None, None),
     };
-    if let (Some(t), Some(c), Some(id)) = icmp {
+    // Each field on its own, in conntrackd's order: a message that carries only some of
+    // them reads back the same.
+    let (t, c, id) = icmp;
+    if let Some(t) = t {
         w.u8(nta::ICMP_TYPE, t)?;
+    }
+    if let Some(c) = c {
         w.u8(nta::ICMP_CODE, c)?;
+    }
+    if let Some(id) = id {
         w.attr(nta::ICMP_ID, &id.to_le_bytes())?;
     }
     if let Some(v) = r.timeout {
