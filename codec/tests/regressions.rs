@@ -262,3 +262,33 @@ fn replay_sync_msg_icmp_partial() {
     let n = sync_ct_round_trips(include_bytes!("regressions/sync_msg/icmp-partial-828501bd"));
     assert!(n >= 1);
 }
+
+/// Found by `sync_msg`: an entry whose message carries source NAT (address and port) while
+/// its status says no NAT was done lost the NAT when written back (the emitter derived NAT
+/// from the status alone).
+#[test]
+fn sync_nat_without_nat_status_round_trips() {
+    use conntrack_codec::sync::{nta, NtaWriter};
+    let mut attrs = [0u8; 96];
+    let mut w = NtaWriter::new(&mut attrs);
+    w.attr(nta::IPV4, &[192, 0, 2, 11, 198, 51, 100, 80]).unwrap();
+    w.u32_be(nta::STATUS, 0x601).unwrap();
+    w.u8(nta::L4PROTO, 6).unwrap();
+    w.attr(nta::PORT, &[0x75, 0x37, 0, 80]).unwrap();
+    w.attr(nta::SNAT_IPV4, &[203, 0, 113, 7]).unwrap();
+    w.attr(nta::SPAT_PORT, &[0x88, 0x13]).unwrap();
+    let len = w.len();
+    let mut msg = vec![0x10, 0, 0, 0, 0, 0, 0, 1];
+    msg[3] = (8 + len) as u8;
+    msg.extend_from_slice(&attrs[..len]);
+    assert_eq!(sync_ct_round_trips(&msg), 1);
+}
+
+/// The raw input of the finding above.
+#[test]
+fn replay_sync_msg_nat_without_status() {
+    let n = sync_ct_round_trips(include_bytes!(
+        "regressions/sync_msg/nat-without-status-35494c9a"
+    ));
+    assert!(n >= 1);
+}
