@@ -292,3 +292,59 @@ fn replay_sync_msg_nat_without_status() {
     ));
     assert!(n >= 1);
 }
+
+/// The `sync_msg` property for expectation messages.
+fn sync_exp_round_trips(datagram: &[u8]) -> usize {
+    use conntrack_codec::sync::{emit_exp, Body, Messages as SyncMessages, SyncExp};
+    let mut checked = 0;
+    for m in SyncMessages::new(datagram) {
+        let Ok(m) = m else { break };
+        let Ok(Body::Data { kind, attrs }) = m.body() else {
+            continue;
+        };
+        if !kind.is_expect() {
+            continue;
+        }
+        let Ok(e) = SyncExp::new_checked(attrs).and_then(|v| v.to_repr()) else {
+            continue;
+        };
+        let mut out = [0u8; 2048];
+        let n = emit_exp(&mut out, kind, 0, 1, &e).unwrap();
+        let again = SyncMessages::new(&out[..n]).next().unwrap().unwrap();
+        let Body::Data { attrs, .. } = again.body().unwrap() else {
+            panic!("not data")
+        };
+        assert_eq!(SyncExp::new_checked(attrs).unwrap().to_repr().unwrap(), e);
+        checked += 1;
+    }
+    checked
+}
+
+/// Found by `sync_msg`: an expectation message without the expected tuple's protocol read
+/// back with the master's (the emitter writes the master's protocol in every group, as
+/// conntrackd does); the view now reads a missing group protocol as the master's.
+#[test]
+fn sync_expectation_group_without_protocol_round_trips() {
+    use conntrack_codec::sync::{nta_exp, NtaWriter};
+    let mut attrs = [0u8; 96];
+    let mut w = NtaWriter::new(&mut attrs);
+    w.attr(nta_exp::MASTER_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1]).unwrap();
+    w.u8(nta_exp::MASTER_L4PROTO, 6).unwrap();
+    w.attr(nta_exp::MASTER_PORT, &[0xb1, 0xb6, 0, 21]).unwrap();
+    w.attr(nta_exp::EXPECT_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1]).unwrap();
+    w.attr(nta_exp::EXPECT_PORT, &[0, 0, 0xc3, 0x50]).unwrap();
+    let len = w.len();
+    let mut msg = vec![0x13, 0, 0, 0, 0, 0, 0, 1];
+    msg[3] = (8 + len) as u8;
+    msg.extend_from_slice(&attrs[..len]);
+    assert_eq!(sync_exp_round_trips(&msg), 1);
+}
+
+/// The raw input of the finding above.
+#[test]
+fn replay_sync_msg_exp_group_without_proto() {
+    let n = sync_exp_round_trips(include_bytes!(
+        "regressions/sync_msg/exp-group-without-proto-4f79923d"
+    ));
+    assert!(n >= 1);
+}

@@ -98,7 +98,13 @@ impl<'a> SyncExp<'a> {
             dst: Some(dst),
             ..Tuple::default()
         };
-        t.proto = self.attr(g.proto).map(|a| a.u8()).transpose()?;
+        // conntrackd writes the master's protocol in every group; a group without one is
+        // read as having it (what the emitter writes back).
+        t.proto = match self.attr(g.proto) {
+            Some(a) => Some(a.u8()?),
+            None if g.v4 != MASTER.v4 => self.attr(MASTER.proto).map(|a| a.u8()).transpose()?,
+            None => None,
+        };
         if let Some(p) = self.attr(g.port) {
             let (s, d) = ports(&p)?;
             (t.src_port, t.dst_port) = (Some(s), Some(d));
