@@ -161,10 +161,12 @@ impl<'a> SyncExp<'a> {
             tuple: Some(tuple),
             mask: self.tuple(&MASK)?,
             timeout: u32_of(nta_exp::TIMEOUT)?,
-            flags: u32_of(nta_exp::FLAGS)?.map(ExpectFlags),
+            // conntrackd always writes the flags, and a direction with a NAT tuple: a
+            // message without them reads as the zeros the emitter writes back.
+            flags: Some(ExpectFlags(u32_of(nta_exp::FLAGS)?.unwrap_or(0))),
             class: u32_of(nta_exp::CLASS)?,
             nat: (nat_tuple.is_some() || nat_dir.is_some()).then_some(ExpectNat {
-                dir: nat_dir,
+                dir: Some(nat_dir.unwrap_or(0)),
                 tuple: nat_tuple,
             }),
             helper,
