@@ -442,6 +442,10 @@ enum Hello {
     Done,
 }
 
+/// Milliseconds after the last data message FTFW sends an ALIVE to show where the
+/// numbering stands (a "tail probe").
+const TAIL_PROBE_MS: u64 = 50;
+
 /// How often ALARM looks for refreshes due and external entries expired (each look walks
 /// both caches once: a few milliseconds for 100,000 entries).
 const ALARM_SCAN_EVERY_MS: u64 = 200;
@@ -455,6 +459,7 @@ pub struct Engine {
     free: Vec<u32>,
     index: HashMap<Key, u32, KeyBuild>,
     live: [u64; 2],
+    held: [u64; 2],
     ext: Vec<Option<ExtEntry>>,
     ext_free: Vec<u32>,
     ext_index: HashMap<Key, u32, KeyBuild>,
@@ -529,6 +534,7 @@ impl Engine {
             free: Vec::new(),
             index: HashMap::with_hasher(KeyBuild),
             live: [0; 2],
+            held: [0; 2],
             ext: Vec::new(),
             ext_free: Vec::new(),
             ext_index: HashMap::with_hasher(KeyBuild),
@@ -571,12 +577,7 @@ impl Engine {
             CacheId::InternalCt | CacheId::InternalExp => {
                 let e = usize::from(id == CacheId::InternalExp);
                 c.active = self.live[e];
-                c.objects = self
-                    .slots
-                    .iter()
-                    .flatten()
-                    .filter(|o| usize::from(o.expect) == e)
-                    .count() as u64;
+                c.objects = self.held[e];
             }
             CacheId::ExternalCt | CacheId::ExternalExp => {
                 let e = usize::from(id == CacheId::ExternalExp);
@@ -778,6 +779,7 @@ impl Engine {
         };
         self.index.insert(key, s);
         self.live[usize::from(expect)] += 1;
+        self.held[usize::from(expect)] += 1;
         self.caches[cid.index()].add_ok += 1;
         Some(s)
     }
@@ -1093,6 +1095,8 @@ impl Engine {
             if let Some(o) = cell.take() {
                 self.index.remove(&o.key);
                 self.free.push(s);
+                let h = &mut self.held[usize::from(o.expect)];
+                *h = h.saturating_sub(1);
                 if o.state != ObjState::Dead {
                     let e = usize::from(o.expect);
                     self.live[e] = self.live[e].saturating_sub(1);
@@ -1158,6 +1162,7 @@ impl Engine {
         self.free.clear();
         self.index.clear();
         self.live = [0; 2];
+        self.held = [0; 2];
         self.tx.retain(|i| !matches!(i, Item::Obj { .. }));
         self.rs.retain(|(_, _, i)| !matches!(i, Item::Obj { .. }));
     }
@@ -1659,25 +1664,52 @@ impl Engine {
         }
     }
 
-    fn on_ack(&mut self, from: u32, to: u32) {
-        let mut rs = std::mem::take(&mut self.rs);
-        let mut done = Vec::new();
-        rs.retain(|(seq, _, item)| {
-            let valid = self.rs_item_valid(*seq, item);
-            if !valid {
-                return false;
+    /// Takes out the front of the resend queue up to (not including) the first valid item
+    /// for which `stop` holds; invalid items are dropped on the way. The queue is in the
+    /// order messages were sent: by sequence number and by time.
+    fn rs_front(&mut self, stop: impl Fn(u32, u64) -> bool) -> Vec<(u32, u64, Item)> {
+        let mut out = Vec::new();
+        while let Some(&(seq, sent, item)) = self.rs.front() {
+            if !self.rs_item_valid(seq, &item) {
+                if matches!(item, Item::Ctl(_)) {
+                    self.rs_ctl = self.rs_ctl.saturating_sub(1);
+                }
+                self.rs.pop_front();
+                continue;
             }
-            if !seq_between(*seq, from, to) {
-                return true;
+            if stop(seq, sent) {
+                break;
+            }
+            self.rs.pop_front();
+            out.push((seq, sent, item));
+        }
+        out
+    }
+
+    /// Puts back at the front of the resend queue what [`Engine::rs_front`] took and the
+    /// caller keeps, in the same order.
+    fn rs_put_back(&mut self, kept: Vec<(u32, u64, Item)>) {
+        for x in kept.into_iter().rev() {
+            self.rs.push_front(x);
+        }
+    }
+
+    fn on_ack(&mut self, from: u32, to: u32) {
+        let front = self.rs_front(|seq, _| seq_after(seq, to));
+        let mut kept = Vec::new();
+        let mut done = Vec::new();
+        for (seq, sent, item) in front {
+            if !seq_between(seq, from, to) {
+                kept.push((seq, sent, item));
+                continue;
             }
             match item {
                 Item::Ctl(_) => self.rs_ctl = self.rs_ctl.saturating_sub(1),
-                Item::Obj { slot, .. } => done.push(*slot),
+                Item::Obj { slot, .. } => done.push(slot),
                 Item::Direct => {}
             }
-            false
-        });
-        self.rs = rs;
+        }
+        self.rs_put_back(kept);
         for s in done {
             let state = self.obj(s).map(|o| o.state);
             match state {
@@ -1694,19 +1726,17 @@ impl Engine {
 
     fn on_nack(&mut self, from: u32, to: u32) {
         self.stats.rx_nack += 1;
-        let mut rs = std::mem::take(&mut self.rs);
+        let front = self.rs_front(|seq, _| seq_after(seq, to));
+        let mut kept = Vec::new();
         let mut again = Vec::new();
-        rs.retain(|(seq, _, item)| {
-            if !self.rs_item_valid(*seq, item) {
-                return false;
+        for (seq, sent, item) in front {
+            if seq_between(seq, from, to) {
+                again.push(item);
+            } else {
+                kept.push((seq, sent, item));
             }
-            if seq_between(*seq, from, to) {
-                again.push(*item);
-                return false;
-            }
-            true
-        });
-        self.rs = rs;
+        }
+        self.rs_put_back(kept);
         self.resend(again);
     }
 
@@ -1779,18 +1809,20 @@ impl Engine {
             }
             self.next_alive_ms = now_ms + self.cfg.alive_ms;
         }
-        let mut late = Vec::new();
+        // Data messages unacknowledged for resend_ms go again; the queue is in sending
+        // order, so only its front can be due.
         let resend_ms = self.cfg.resend_ms;
-        let mut rs = std::mem::take(&mut self.rs);
-        rs.retain(|&(seq, sent, item)| {
-            let valid = self.rs_item_valid(seq, &item);
-            if valid && matches!(item, Item::Obj { .. }) && sent + resend_ms <= now_ms {
+        let front = self.rs_front(|_, sent| sent + resend_ms > now_ms);
+        let mut kept = Vec::new();
+        let mut late = Vec::new();
+        for (seq, sent, item) in front {
+            if matches!(item, Item::Obj { .. }) {
                 late.push(item);
-                return false;
+            } else {
+                kept.push((seq, sent, item));
             }
-            valid
-        });
-        self.rs = rs;
+        }
+        self.rs_put_back(kept);
         self.resend(late);
     }
 
@@ -1871,6 +1903,7 @@ impl Engine {
     pub fn poll_transmit(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
         let limit = self.cfg.max_datagram.min(buf.len());
         let mut pos = 0usize;
+        let mut data_sent = false;
         while let Some(mut item) = self.tx.pop_front() {
             let Some(out) = buf.get_mut(pos..limit) else {
                 self.tx.push_front(item);
@@ -1958,6 +1991,7 @@ impl Engine {
             pos += n;
             self.next_seq = seq.wrapping_add(1);
             self.stats.tx_messages += 1;
+            data_sent |= !matches!(item, Item::Ctl(_));
             self.sent(item, seq, now_ms);
         }
         if pos == 0 {
@@ -1965,7 +1999,11 @@ impl Engine {
         }
         self.stats.tx_datagrams += 1;
         self.stats.tx_bytes += pos as u64;
-        self.next_alive_ms = now_ms + self.cfg.alive_ms;
+        // FTFW: shortly after the last data, an ALIVE (or the pending ACK) tells the peer
+        // the last number sent, so that losing the end of a burst is noticed (and NACKed)
+        // at once rather than a second later.
+        let probe = self.cfg.mode == Mode::Ftfw && data_sent;
+        self.next_alive_ms = now_ms + if probe { TAIL_PROBE_MS } else { self.cfg.alive_ms };
         Some(pos)
     }
 

@@ -20,6 +20,10 @@ use crate::channel::{Channel, ChannelConfig, LinkStats, Transport};
 use crate::engine::{Config, Engine, Origin, QueueStats};
 use crate::now_ms;
 
+/// How long after lost events the node reads the table again (conntrackd waits
+/// `NetlinkOverrunResync` seconds, 30 by default).
+const RESYNC_DELAY_MS: u64 = 200;
+
 /// What a node needs (conntrackd's `Sync { ... }` and the `General` options it applies).
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -175,6 +179,7 @@ pub struct Node {
     stats: NodeStats,
     notices: Vec<Notice>,
     next_link_check: u64,
+    resync_at: Option<u64>,
 }
 
 fn io_err(e: conntrack_io::Error) -> io::Error {
@@ -259,6 +264,7 @@ impl Node {
             stats: NodeStats::default(),
             notices: Vec::new(),
             next_link_check: 0,
+            resync_at: None,
         };
         node.populate()?;
         if node.cfg.startup_resync {
@@ -594,6 +600,15 @@ impl Node {
             } else {
                 self.notices.push(Notice::BufferMaxed);
             }
+            // One resync for a burst of losses: a little later, when the burst that
+            // overran the buffer has passed (a dump per loss would slow the table down and
+            // lose more).
+            if self.resync_at.is_none() {
+                self.resync_at = Some(now_ms() + RESYNC_DELAY_MS);
+            }
+        }
+        if self.resync_at.is_some_and(|t| now_ms() >= t) {
+            self.resync_at = None;
             self.resync_kernel()?;
         }
         Ok(())
