@@ -22,7 +22,13 @@ fn io_err(e: nix::errno::Errno) -> io::Error {
 /// # Errors
 /// The kernel's refusal.
 pub fn set_no_check(sock: &impl AsFd, on: bool) -> io::Result<()> {
-    sys::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, i32::from(on)).map_err(io_err)
+    sys::set_int(
+        sock.as_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_NO_CHECK,
+        i32::from(on),
+    )
+    .map_err(io_err)
 }
 
 /// Whether the UDP checksum of sent datagrams is off.
