@@ -35,6 +35,10 @@ pub enum Error {
     CapacityExceeded(&'static str),
     /// The message is not of the kind this parser reads.
     UnexpectedMessage(&'static str),
+    /// A request that cannot mean anything or that the kernel would refuse: a dump or
+    /// flush filter ([`DumpFilter::check`](crate::filter::DumpFilter::check)) or an entry
+    /// key ([`Key::check`](crate::ct::request::Key::check)). Nothing was written.
+    ImpossibleRequest(&'static str),
 }
 
 /// The codec's result type.
@@ -55,6 +59,7 @@ impl fmt::Display for Error {
             Error::TooLong(what) => write!(f, "{what} too long for its length field"),
             Error::CapacityExceeded(what) => write!(f, "{what} exceeds its fixed capacity"),
             Error::UnexpectedMessage(what) => write!(f, "unexpected message: {what}"),
+            Error::ImpossibleRequest(what) => write!(f, "impossible request: {what}"),
         }
     }
 }

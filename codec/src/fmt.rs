@@ -566,13 +566,17 @@ impl<'a, L: LabelNames + ?Sized> CtLine<'a, L> {
         if e.is_unreplied() {
             out.str("[UNREPLIED]")?;
         }
-        self.write_direction(
-            &mut out,
-            &reply,
-            proto,
-            "zone-reply",
-            e.counters_reply.as_ref(),
-        )?;
+        // An entry without a reply tuple (conntrackd's external cache keeps only the
+        // original one) prints none, as libnetfilter_conntrack does.
+        if e.reply.is_some() {
+            self.write_direction(
+                &mut out,
+                &reply,
+                proto,
+                "zone-reply",
+                e.counters_reply.as_ref(),
+            )?;
+        }
         if let Some(s) = e.status {
             if s.contains(Status::HW_OFFLOAD) {
                 out.str("[HW_OFFLOAD]")?;
@@ -1307,6 +1311,25 @@ mod tests {
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn no_reply_tuple_prints_none() {
+        // conntrackd's external cache: the original tuple only (as libnetfilter_conntrack
+        // prints it, checked against conntrackd 1.4.7's `-e`).
+        let orig = Tuple::udp(v4(1, 1, 1, 1), v4(2, 2, 2, 3), 10, 20);
+        let e = ConntrackRepr {
+            family: 2,
+            orig: Some(orig),
+            status: Some(Status::CONFIRMED),
+            mark: Some(0),
+            ..ConntrackRepr::default()
+        };
+        let out = Output::default();
+        assert_eq!(
+            show(CtLine::new(&e, Origin::Dump, &out, &())).as_str(),
+            "udp      17 src=1.1.1.1 dst=2.2.2.3 sport=10 dport=20 [UNREPLIED] mark=0"
+        );
     }
 
     #[test]

@@ -3,11 +3,60 @@
 //! The crate is `#![no_std]`, uses no `alloc` and no `unsafe`. It reads received bytes through
 //! zero-copy views and writes requests into caller-provided buffers through a
 //! [`Writer`](nl::Writer). No function panics on any input: malformed bytes give an
-//! [`Error`].
+//! [`Error`]. It does no I/O: `conntrack-io` owns the socket (or bring your own).
 //!
-//! Layers:
+//! # Common tasks
+//!
+//! **Read an entry** from a dump, a GET reply or an event: a zero-copy view
+//! ([`ct::Conntrack`], lazy getters) or plain data ([`ct::ConntrackRepr`]).
+//!
+//! **Write a request**: [`ct::request`] has a builder per request (create, update, get,
+//! delete, flush, dump...), each writing one whole message; [`ct::request::Key`] names one
+//! entry, and is made from a dumped entry with its zone and id.
+//!
+//! ```
+//! use conntrack_codec::ct::request::{self, Key};
+//! use conntrack_codec::ct::{Conntrack, ConntrackRepr, Tuple};
+//! use conntrack_codec::nl::{Messages, Writer};
+//!
+//! // An entry as the kernel would send it...
+//! let orig = Tuple::tcp("10.0.0.1".parse()?, "10.0.0.2".parse()?, 40000, 443);
+//! let entry = ConntrackRepr {
+//!     orig: Some(orig),
+//!     reply: Some(orig.inverted()),
+//!     zone: Some(3),
+//!     ..ConntrackRepr::default()
+//! };
+//! let mut buf = [0u8; 512];
+//! let mut w = Writer::new(&mut buf);
+//! request::update(&mut w, 1, &entry)?;
+//! let view = Conntrack::parse(Messages::new(w.written()).next().unwrap()?)?;
+//! assert_eq!(view.orig()?, Some(orig));
+//!
+//! // ...and the request that deletes it, zone included.
+//! let mut out = [0u8; 512];
+//! let mut w = Writer::new(&mut out);
+//! request::delete(&mut w, 2, &Key::from_view(&view)?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Select entries**: [`filter::DumpFilter`] builds the filter of dumps and flushes from
+//! what is set, refuses impossible combinations, splits it into what the kernel compares
+//! right and what must be checked in userspace ([`filter::dump`] has the table, kernel by
+//! kernel), and matches an entry exactly. [`filter::EventFilter`] compiles an event filter
+//! into a classic-BPF socket filter.
+//!
+//! **Print like conntrack-tools**: [`fmt`] writes `conntrack -L`/`-E`/`-S` lines byte for
+//! byte through `core::fmt`.
+//!
+//! **Expectations**: [`exp`]. **Statistics**: [`ct::StatsCpu`], [`ct::StatsGlobal`].
+//! **Sequence numbers, acknowledgements, dump state** without I/O: [`session`].
+//!
+//! # Layers
+//!
 //! - [`nl`]: netlink framing — message headers, attributes, control messages, the writer;
-//! - [`nfnl`]: nfnetlink — the `nfgenmsg` header, subsystems, message types, groups.
+//! - [`nfnl`]: nfnetlink — the `nfgenmsg` header, subsystems, message types, groups;
+//! - [`ct`], [`exp`], [`filter`], [`fmt`], [`labels`], [`session`], [`sync`] on top.
 //!
 //! ```
 //! use conntrack_codec::nl::{Messages, Writer};
@@ -71,3 +120,8 @@ pub mod sync;
 mod testutil;
 
 pub use error::{Error, Result};
+
+/// The crate's README (what crates.io shows), compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;

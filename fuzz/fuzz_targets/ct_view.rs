@@ -10,7 +10,8 @@
 
 use std::cell::RefCell;
 
-use conntrack_codec::ct::{Conntrack, ConntrackRepr, EventKind};
+use conntrack_codec::ct::{Conntrack, ConntrackRepr, EventKind, Tuple};
+use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::nfnl::NfMsg;
 use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
 use conntrack_codec::nl::{flags, Messages, NlMsg};
@@ -35,10 +36,38 @@ fn check(msg: NlMsg<'_>) {
         Ok(view) => {
             ct_every_getter(&view, repr.as_ref().ok());
             assert_eq!(ConntrackRepr::try_from(&view), repr);
+            if let Ok(r) = &repr {
+                own_filter_matches(&view, r);
+            }
         }
         // The view checks the framing of the top-level attributes only: whatever it
         // refuses, the repr refuses too.
         Err(_) => assert!(repr.is_err()),
+    }
+}
+
+/// The exact filter made of an entry's own family, tuples, zone, mark and status selects
+/// it (whenever that filter is possible at all), and nothing about it panics.
+fn own_filter_matches(view: &Conntrack<'_>, r: &ConntrackRepr) {
+    let (Some(orig), Some(reply)) = (r.orig, r.reply) else {
+        return;
+    };
+    let zone = r.zone.or(orig.zone).or(reply.zone).unwrap_or(0);
+    let mut f = DumpFilter::family(view.family())
+        .with_orig(Tuple { zone: None, ..orig })
+        .with_reply(Tuple {
+            zone: None,
+            ..reply
+        })
+        .with_zone(zone)
+        .with_mark(r.mark.unwrap_or(0), u32::MAX);
+    if let Some(s) = r.status.filter(|s| s.0 != 0) {
+        f = f.with_status(s, s);
+    }
+    let _ = f.kernel_filter();
+    let _ = f.kernel_flush_since();
+    if f.check().is_ok() {
+        assert_eq!(f.matches(view), Ok(true), "{f:?}");
     }
 }
 

@@ -177,6 +177,8 @@ fn check(req: &Req, bytes: &[u8], seq: u32) {
         }
         Req::Flush(f) | Req::Dump(f) | Req::DumpZero(f) => {
             let f = f.get();
+            // Written only if possible at all.
+            assert_eq!(f.check(), Ok(()));
             let (num_want, fl) = match req {
                 Req::Flush(_) => (ct_msg::DELETE, ack),
                 Req::Dump(_) => (ct_msg::GET, dump),
@@ -330,6 +332,16 @@ fuzz_target!(|input: Input| {
                     ),
                     "{e:?} for {req:?}"
                 );
+                // An impossible request is one the checks refuse, and only that.
+                if let Error::ImpossibleRequest(_) = e {
+                    match req {
+                        Req::Flush(f) | Req::Dump(f) | Req::DumpZero(f) => {
+                            assert!(f.get().check().is_err())
+                        }
+                        Req::Get(k) | Req::Delete(k) => assert!(k.get().check().is_err()),
+                        _ => panic!("{e:?} for {req:?}"),
+                    }
+                }
             }
         }
         seq = seq.wrapping_add(1);

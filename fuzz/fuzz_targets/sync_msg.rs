@@ -15,21 +15,29 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut out = [0u8; 2048];
         if kind.is_expect() {
-            let Ok(v) = SyncExp::new_checked(attrs) else { continue };
+            let Ok(v) = SyncExp::new_checked(attrs) else {
+                continue;
+            };
             let _ = (v.master(), v.expected());
             let Ok(e) = v.to_repr() else { continue };
             if let Ok(n) = emit_exp(&mut out, kind, 0, 1, &e) {
                 let again = Messages::new(&out[..n]).next().unwrap().unwrap();
-                let Body::Data { attrs, .. } = again.body().unwrap() else { panic!() };
+                let Body::Data { attrs, .. } = again.body().unwrap() else {
+                    panic!()
+                };
                 assert_eq!(SyncExp::new_checked(attrs).unwrap().to_repr().unwrap(), e);
             }
         } else {
-            let Ok(v) = SyncCt::new_checked(attrs) else { continue };
+            let Ok(v) = SyncCt::new_checked(attrs) else {
+                continue;
+            };
             let _ = (v.family(), v.orig(), v.zone(), v.master());
             let Ok(r) = v.to_repr() else { continue };
             if let Ok(n) = emit_ct(&mut out, kind, 0, 1, &r) {
                 let again = Messages::new(&out[..n]).next().unwrap().unwrap();
-                let Body::Data { attrs, .. } = again.body().unwrap() else { panic!() };
+                let Body::Data { attrs, .. } = again.body().unwrap() else {
+                    panic!()
+                };
                 assert_eq!(SyncCt::new_checked(attrs).unwrap().to_repr().unwrap(), r);
             }
         }

@@ -168,12 +168,23 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Kernel(k) => Some(k),
-            Error::Codec { error, .. } | Error::Build(error) => Some(error),
-            _ => None,
+/// The message of each error says everything, its cause included (the kernel's refusal, the
+/// codec's complaint), so `source()` is `None`: an error chain printed link by link (as
+/// `anyhow` or `eyre` do) shows each cause once. Match the variant to reach the cause.
+impl std::error::Error for Error {}
+
+impl From<conntrack_codec::Error> for Error {
+    /// Lets `?` turn a codec error into this one: an impossible request, or a request that
+    /// does not fit its buffer, becomes [`Error::Build`]; anything else (a malformed entry
+    /// met while reading a view, say) becomes [`Error::Codec`] without an offset.
+    fn from(error: conntrack_codec::Error) -> Self {
+        use conntrack_codec::Error as E;
+        match error {
+            E::ImpossibleRequest(_) | E::BufferTooSmall | E::TooLong(_) => Error::Build(error),
+            _ => Error::Codec {
+                error,
+                offset: None,
+            },
         }
     }
 }
@@ -252,7 +263,8 @@ mod tests {
             "malformed message from the kernel: truncated netlink message (at offset 36 of the \
              datagram)"
         );
-        assert!(std::error::Error::source(&codec).is_some());
+        // The cause is in the message, once, and not repeated by `source()`.
+        assert!(std::error::Error::source(&codec).is_none());
         for e in [
             Error::DumpInterrupted,
             Error::Overrun,
@@ -261,6 +273,61 @@ mod tests {
         ] {
             assert!(!e.to_string().is_empty());
         }
+    }
+
+    /// The whole chain of an error, as `anyhow`'s `{:#}` prints it.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cur = e.source();
+        while let Some(s) = cur {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            cur = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn chains_say_each_cause_once() {
+        let cases = [
+            kernel(Errno::ENOENT, Some("no such entry"), Some(20)),
+            Error::Build(conntrack_codec::Error::ImpossibleRequest(
+                "x marks the spot",
+            )),
+            Error::Codec {
+                error: conntrack_codec::Error::MissingAttribute("CTA_TUPLE_ORIG"),
+                offset: None,
+            },
+        ];
+        for e in cases {
+            let text = chain(&e);
+            for needle in ["No such file", "x marks the spot", "CTA_TUPLE_ORIG"] {
+                assert!(text.matches(needle).count() <= 1, "{text}");
+            }
+            let io = io::Error::from(e.clone());
+            assert_eq!(
+                chain(&io).matches(&e.to_string()).count(),
+                1,
+                "{}",
+                chain(&io)
+            );
+        }
+    }
+
+    #[test]
+    fn codec_errors_convert_by_what_they_mean() {
+        fn parse_something() -> Result<()> {
+            Err(conntrack_codec::Error::MissingAttribute("CTA_STATUS"))?;
+            Ok(())
+        }
+        assert!(matches!(
+            parse_something(),
+            Err(Error::Codec { offset: None, .. })
+        ));
+        let e: Error = conntrack_codec::Error::ImpossibleRequest("no family").into();
+        assert!(matches!(e, Error::Build(_)));
+        let e: Error = conntrack_codec::Error::BufferTooSmall.into();
+        assert!(matches!(e, Error::Build(_)));
     }
 
     #[test]

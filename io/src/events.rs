@@ -193,6 +193,113 @@ pub struct ExpEvent<'a> {
     pub portid: u32,
 }
 
+/// An event that owns a copy of its message: what crosses threads, tasks and channels
+/// ([`Events::next_owned`], [`From<Event>`](OwnedEvent#impl-From%3CEvent%3C'_%3E%3E-for-OwnedEvent)).
+///
+/// A conntrack or expectation event is one boxed copy of its netlink message (200 to 400
+/// bytes) plus what was read from it; moving it moves two words. The view is made again from
+/// the copy on demand ([`OwnedCtEvent::entry`]), in one pass over its attributes.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedEvent {
+    /// A conntrack entry was created, updated or destroyed.
+    Conntrack(OwnedCtEvent),
+    /// An expectation was created or destroyed.
+    Expect(OwnedExpEvent),
+    /// Events were lost (no message to own).
+    Lost(Lost),
+}
+
+/// A conntrack event that owns its message; see [`OwnedEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedCtEvent {
+    kind: EventKind,
+    portid: u32,
+    msg: Box<[u8]>,
+}
+
+impl OwnedCtEvent {
+    /// New, update or destroy.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The port id of the socket whose request caused the event, 0 for packets and timers
+    /// (see [`CtEvent::portid`]).
+    pub fn portid(&self) -> u32 {
+        self.portid
+    }
+
+    /// The netlink message, as received.
+    pub fn bytes(&self) -> &[u8] {
+        &self.msg
+    }
+
+    /// The entry, as a view of the message.
+    ///
+    /// # Errors
+    /// None in practice: the message was checked when the event was received.
+    pub fn entry(&self) -> Result<Conntrack<'_>> {
+        NlMsg::new_checked(&self.msg)
+            .and_then(Conntrack::parse)
+            .map_err(Error::from)
+    }
+}
+
+/// An expectation event that owns its message; see [`OwnedEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedExpEvent {
+    kind: EventKind,
+    portid: u32,
+    msg: Box<[u8]>,
+}
+
+impl OwnedExpEvent {
+    /// New or destroy.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The port id of the socket whose request caused the event (see [`CtEvent::portid`]).
+    pub fn portid(&self) -> u32 {
+        self.portid
+    }
+
+    /// The netlink message, as received.
+    pub fn bytes(&self) -> &[u8] {
+        &self.msg
+    }
+
+    /// The expectation, as a view of the message.
+    ///
+    /// # Errors
+    /// None in practice: the message was checked when the event was received.
+    pub fn exp(&self) -> Result<Expect<'_>> {
+        NlMsg::new_checked(&self.msg)
+            .and_then(Expect::parse)
+            .map_err(Error::from)
+    }
+}
+
+impl From<Event<'_>> for OwnedEvent {
+    /// Copies the event's message (one allocation of its size).
+    fn from(event: Event<'_>) -> Self {
+        match event {
+            Event::Conntrack(ev) => OwnedEvent::Conntrack(OwnedCtEvent {
+                kind: ev.kind,
+                portid: ev.portid,
+                msg: Box::from(ev.entry.nf().msg().bytes()),
+            }),
+            Event::Expect(ev) => OwnedEvent::Expect(OwnedExpEvent {
+                kind: ev.kind,
+                portid: ev.portid,
+                msg: Box::from(ev.exp.nf().msg().bytes()),
+            }),
+            Event::Lost(lost) => OwnedEvent::Lost(lost),
+        }
+    }
+}
+
 /// Why events were lost.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,9 +336,10 @@ impl fmt::Display for Lost {
             LossCause::QueueFull => "receive queue full",
             LossCause::Request => "dropped by a request on the event socket",
         };
+        let events = if self.count == 1 { "event" } else { "events" };
         write!(
             f,
-            "{at_least}{} events lost ({} in total): {why}",
+            "{at_least}{} {events} lost ({} in total): {why}",
             self.count, self.total
         )
     }
@@ -274,10 +382,13 @@ pub struct Events {
     unchecked: u32,
     /// Events dropped by requests on this socket, not reported yet.
     pending_request_loss: u64,
+    /// An item found by [`prepare`](Events::prepare), not handed out yet.
+    pending: Option<Step>,
     stats: EventStats,
 }
 
 /// What [`Events::advance`] found.
+#[derive(Debug, Clone, Copy)]
 enum Step {
     /// A message to hand out: bytes `start..end` of the receive buffer.
     Msg {
@@ -291,7 +402,7 @@ enum Step {
     Nothing,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Kind {
     Conntrack(EventKind),
     Expect,
@@ -378,6 +489,7 @@ impl Events {
             check_every: 1,
             unchecked: 0,
             pending_request_loss: 0,
+            pending: None,
             stats: EventStats::default(),
         };
         events.join(groups)?;
@@ -420,6 +532,26 @@ impl Events {
     /// Returns `Ok(None)` only when nothing is queued and the socket does not block. On a
     /// blocking socket, `while let Some(event) = events.next()?` runs until an error.
     ///
+    /// ```no_run
+    /// use conntrack_codec::ct::EventKind;
+    /// use conntrack_io::{Event, Events, Groups};
+    ///
+    /// // Count the connections that end, and say how many ends were missed.
+    /// let mut events = Events::open(Groups::CONNTRACK_DESTROY)?;
+    /// let (mut ended, mut missed) = (0u64, 0u64);
+    /// while let Some(event) = events.next()? {
+    ///     match event {
+    ///         Event::Conntrack(ev) if ev.kind == EventKind::Destroy => ended += 1,
+    ///         Event::Lost(lost) => missed += lost.count,
+    ///         _ => {}
+    ///     }
+    ///     if ended % 1000 == 0 {
+    ///         println!("{ended} ended, {missed} missed");
+    ///     }
+    /// }
+    /// # Ok::<(), conntrack_io::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Codec`] for a malformed message from the kernel and [`Error::Truncated`] for
     /// a datagram larger than the receive buffer: in both cases the stream carries on with
@@ -440,8 +572,49 @@ impl Events {
         self.read(true)
     }
 
+    /// The next event as an [`OwnedEvent`] that holds a copy of its message (one allocation
+    /// of its size), to send to another thread or task; blocks as [`next`](Events::next)
+    /// does.
+    ///
+    /// # Errors
+    /// As [`next`](Events::next).
+    pub fn next_owned(&mut self) -> Result<Option<OwnedEvent>> {
+        Ok(self.next()?.map(OwnedEvent::from))
+    }
+
+    /// The next event as an [`OwnedEvent`] if one is queued, without blocking; see
+    /// [`try_next`](Events::try_next).
+    ///
+    /// # Errors
+    /// As [`next`](Events::next).
+    pub fn try_next_owned(&mut self) -> Result<Option<OwnedEvent>> {
+        Ok(self.try_next()?.map(OwnedEvent::from))
+    }
+
+    /// Finds the next item without blocking and keeps it for the next
+    /// [`next`](Events::next) or [`try_next`](Events::try_next); returns whether there is
+    /// one. It lends nothing, so an event loop (such as the tokio one) can decide whether to
+    /// wait before borrowing the event.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn prepare(&mut self) -> Result<bool> {
+        if self.pending.is_some() {
+            return Ok(true);
+        }
+        match self.advance(true)? {
+            Step::Nothing => Ok(false),
+            step => {
+                self.pending = Some(step);
+                Ok(true)
+            }
+        }
+    }
+
     fn read(&mut self, never_block: bool) -> Result<Option<Event<'_>>> {
-        let (start, end, kind) = match self.advance(never_block)? {
+        let step = match self.pending.take() {
+            Some(step) => step,
+            None => self.advance(never_block)?,
+        };
+        let (start, end, kind) = match step {
             Step::Nothing => return Ok(None),
             Step::Lost(lost) => return Ok(Some(Event::Lost(lost))),
             Step::Msg { start, end, kind } => (start, end, kind),
@@ -739,6 +912,12 @@ impl Events {
     /// buffer. A second socket for requests loses nothing.
     pub fn with_socket<R>(&mut self, f: impl FnOnce(&mut Socket) -> R) -> R {
         let mut unread = 0u64;
+        match self.pending.take() {
+            Some(Step::Msg { .. }) => unread = 1,
+            // A loss found but not reported yet is reported later, not lost.
+            Some(step @ Step::Lost(_)) => self.pending = Some(step),
+            _ => {}
+        }
         while let Ok(Some(Step::Msg { .. })) = self.next_in_datagram() {
             unread = unread.saturating_add(1);
         }
@@ -808,6 +987,15 @@ mod tests {
             ..lost
         };
         assert!(inexact.to_string().starts_with("at least 12 events lost"));
+        let one = Lost {
+            count: 1,
+            total: 1,
+            ..lost
+        };
+        assert_eq!(
+            one.to_string(),
+            "1 event lost (1 in total): receive queue full"
+        );
     }
 
     #[test]

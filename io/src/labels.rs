@@ -40,14 +40,9 @@ impl fmt::Display for LabelFileError {
     }
 }
 
-impl std::error::Error for LabelFileError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LabelFileError::Read { error, .. } => Some(error),
-            LabelFileError::Parse { error, .. } => Some(error),
-        }
-    }
-}
+/// The message names the file and the cause, so `source()` is `None` (a chain printed link
+/// by link says the cause once); match the variant to reach it.
+impl std::error::Error for LabelFileError {}
 
 /// Reads a label map (`BIT NAME` per line) from `path`, such as
 /// [`DEFAULT_CONNLABEL_CONF`].

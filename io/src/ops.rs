@@ -29,6 +29,10 @@ use crate::socket::{recv_datagram, Socket};
 pub struct DumpSummary {
     /// Data messages handed to the callback.
     pub delivered: u64,
+    /// Entries the kernel sent that the exact userspace match of the filter left out
+    /// ([`Socket::list`]: the kernel's part of a filter selects more than the whole); 0 for
+    /// raw dumps.
+    pub skipped: u64,
     /// Whether the callback stopped the dump early (the rest was read and dropped).
     pub stopped: bool,
     /// Whether the kernel flagged the dump with `NLM_F_DUMP_INTR`: the table changed during

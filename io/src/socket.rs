@@ -18,6 +18,7 @@ use nix::sys::socket::{
 };
 
 use crate::error::{Error, Result};
+use crate::filtering::KernelFilters;
 use crate::sys;
 
 /// One classic-BPF instruction (`struct sock_filter`), for [`Socket::attach_filter`].
@@ -124,6 +125,8 @@ impl Builder {
             tx: vec![0; self.send_buffer].into_boxed_slice(),
             foreign: 0,
             overruns: 0,
+            kernel_filters: KernelFilters::default(),
+            helper: None,
         };
         sock.set_ext_ack(self.ext_ack)?;
         sock.set_cap_ack(self.cap_ack)?;
@@ -172,6 +175,20 @@ impl Default for Builder {
     }
 }
 
+/// Whether the network namespace `ns` is the calling thread's.
+fn same_netns(ns: &OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = ns
+        .try_clone()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata());
+    let ours = std::fs::metadata("/proc/thread-self/ns/net");
+    match (theirs, ours) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// The errno of an `io::Error` from the standard library.
 fn io_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
@@ -192,6 +209,10 @@ pub struct Socket {
     pub(crate) tx: Box<[u8]>,
     pub(crate) foreign: u64,
     pub(crate) overruns: u64,
+    pub(crate) kernel_filters: KernelFilters,
+    /// A second socket in the same network namespace, opened on first need, for the
+    /// requests made while a dump runs on this one.
+    helper: Option<Box<Socket>>,
 }
 
 impl Socket {
@@ -229,6 +250,13 @@ impl Socket {
         self.portid
     }
 
+    /// The sequence number the next request will carry (each request takes one, a bulk
+    /// operation one per request): for matching requests with what a capture (`nlmon`)
+    /// shows, or for checking that nothing was sent.
+    pub fn next_seq(&self) -> u32 {
+        self.seqs.peek()
+    }
+
     /// The size of the receive buffer in bytes.
     pub fn recv_buffer_len(&self) -> usize {
         self.rx.len()
@@ -237,6 +265,46 @@ impl Socket {
     /// The size of the send buffer in bytes.
     pub fn send_buffer_len(&self) -> usize {
         self.tx.len()
+    }
+
+    /// Sets which filter fields the socket leaves to the kernel (the default is
+    /// [`KernelFilters::Auto`]); see [`crate::filtering`].
+    pub fn set_kernel_filters(&mut self, policy: KernelFilters) {
+        self.kernel_filters = policy;
+    }
+
+    /// Which filter fields the socket leaves to the kernel.
+    pub fn kernel_filters(&self) -> KernelFilters {
+        self.kernel_filters
+    }
+
+    /// Takes the second socket of this one, in the same network namespace, opening it the
+    /// first time (with this socket's buffer sizes and filter policy); give it back with
+    /// [`put_helper`](Socket::put_helper) so that it is kept for the next call.
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `ioctl(SIOCGSKNS)` (Linux 4.9+), from entering the namespace, or
+    /// from opening the socket.
+    pub(crate) fn take_helper(&mut self) -> Result<Box<Socket>> {
+        if let Some(h) = self.helper.take() {
+            return Ok(h);
+        }
+        let ns = sys::netns_of(self.fd.as_fd()).map_err(|e| Error::sys("ioctl(SIOCGSKNS)", e))?;
+        let builder = Builder::new()
+            .recv_buffer(self.rx.len())
+            .send_buffer(self.tx.len());
+        let mut sock = if same_netns(&ns) {
+            builder.open()?
+        } else {
+            builder.open_in_netns_fd(ns.as_fd())?
+        };
+        sock.kernel_filters = self.kernel_filters;
+        Ok(Box::new(sock))
+    }
+
+    /// Keeps `helper` as this socket's second socket.
+    pub(crate) fn put_helper(&mut self, helper: Box<Socket>) {
+        self.helper = Some(helper);
     }
 
     /// How many messages were dropped because they did not come from the kernel or answered
@@ -284,11 +352,17 @@ impl Socket {
     /// It tries `SO_RCVBUFFORCE` first, which may exceed `net.core.rmem_max` but needs
     /// `CAP_NET_ADMIN`, and falls back to `SO_RCVBUF` (capped at `rmem_max`) when that is
     /// refused. The kernel doubles the value for its bookkeeping; the size returned is what
-    /// [`rcvbuf`](Socket::rcvbuf) reads back.
+    /// [`rcvbuf`](Socket::rcvbuf) reads back, so compare it with what was asked: it is
+    /// smaller when the kernel capped the request.
+    ///
+    /// The option is a C `int`: a request above `i32::MAX` is clamped to it (never
+    /// truncated: 2 GiB asked must not become 2 KiB), and the kernel then caps it at
+    /// `INT_MAX / 2` before doubling, so the largest queue is just under 2 GiB.
     ///
     /// # Errors
     /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
     pub fn set_rcvbuf(&self, bytes: usize) -> Result<usize> {
+        let bytes = bytes.min(usize::try_from(i32::MAX).unwrap_or(usize::MAX));
         match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
             Ok(()) => {}
             Err(Errno::EPERM) => setsockopt(&self.fd, sockopt::RcvBuf, &bytes)

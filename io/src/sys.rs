@@ -1,5 +1,6 @@
 //! The only unsafe code of the crate: socket options that `nix` does not wrap (the netlink
-//! options, and classic-BPF socket filters).
+//! options, and classic-BPF socket filters), the `ioctl` that names a socket's network
+//! namespace, and (feature `tokio`) the registration of an event socket with tokio.
 //!
 //! Each call passes the kernel a pointer to a live local value together with that value's
 //! exact size, which is all `setsockopt`/`getsockopt` read or write; the descriptor is
@@ -7,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -162,4 +163,33 @@ pub(crate) fn if_mtu(name: &str) -> Result<u32, Errno> {
 pub(crate) fn if_flags(name: &str) -> Result<u16, Errno> {
     let b = if_ioctl(name, libc::SIOCGIFFLAGS)?;
     Ok(u16::from_ne_bytes([b[0], b[1]]))
+}
+
+/// The network namespace of a socket (`SIOCGSKNS`, Linux 4.9+), as a new descriptor
+/// (close-on-exec).
+pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // SAFETY: `SIOCGSKNS` takes no argument; it only reads the socket the borrowed,
+    // open descriptor refers to, and returns a new descriptor or -1.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGSKNS as _) };
+    let raw = Errno::result(rc)?;
+    // SAFETY: the kernel just created `raw` for this call; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Registers `events` with the current tokio reactor for readability.
+///
+/// # Panics
+/// Inside a tokio runtime without I/O enabled (tokio's own check).
+#[cfg(feature = "tokio")]
+pub(crate) fn register_readable(
+    events: crate::events::Events,
+) -> Result<tokio::io::unix::AsyncFd<crate::events::Events>, std::io::Error> {
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+    // SAFETY: `Events` owns its socket's descriptor (an `OwnedFd` it never replaces nor
+    // closes early), and its `as_raw_fd` always returns that descriptor; the `AsyncFd`
+    // owns the `Events`, so the descriptor stays open and the same until the `AsyncFd` is
+    // dropped or `into_inner` gives the `Events` back.
+    unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
 }

@@ -1,4 +1,4 @@
-//! `ctevents_tokio` as a user runs it: the event stream under tokio (`AsyncFd`), in a
+//! `ctevents_tokio` as a user runs it: the event stream under tokio (`AsyncEvents`), in a
 //! throwaway namespace; it prints the events, keeps its count of entries, and ends cleanly
 //! on SIGTERM. (The binary is built next to this test by `cargo test --workspace`; alone, run
 //! `cargo build -p conntrack-examples --bin ctevents_tokio` first.)
@@ -123,9 +123,9 @@ fn ctevents_tokio_follows_the_table() {
         .all(|l| l.starts_with("    [NEW] ipv4     2 udp")));
     assert!(lines[3].starts_with("[DESTROY] ipv4     2 udp"));
     assert!(lines.iter().all(|l| l.contains(" [USERSPACE] portid=")));
-    assert!(stderr.contains("1 entries in the table"), "{stderr}");
+    assert!(stderr.contains("1 entry in the table"), "{stderr}");
     assert!(
-        stderr.contains("4 events, 0 lost; 3 entries known at the end"),
+        stderr.contains("4 received, 0 lost; 3 entries known at the end"),
         "{stderr}"
     );
 }

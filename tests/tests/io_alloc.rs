@@ -96,3 +96,33 @@ fn requests_and_bulk_allocate_nothing_per_request() {
     });
     assert_eq!(big_window, 1);
 }
+
+#[test]
+fn filtered_lists_and_delete_matching_allocate_nothing_per_entry() {
+    use conntrack_codec::filter::DumpFilter;
+    let ns = Netns::new("io-alloc3");
+    let mut sock = ns.socket();
+    // Entry `i` has mark `i`: the filter selects the even ones.
+    let even = DumpFilter::ipv4().with_mark(0, 1);
+    // The first call opens the second socket; later calls reuse it.
+    sock.delete_matching(&even).expect("warm up");
+    create_entries(&mut sock, 1000);
+    let (listed, list_allocs) = allocations(|| {
+        sock.list(&even, |_| ControlFlow::Continue(()))
+            .expect("list")
+            .delivered
+    });
+    assert_eq!((listed, list_allocs), (500, 0));
+    let (small, small_allocs) = allocations(|| sock.delete_matching(&even).expect("delete"));
+    create_entries_from(&mut sock, 1000, 9000);
+    let (large, large_allocs) = allocations(|| sock.delete_matching(&even).expect("delete"));
+    eprintln!(
+        "delete_matching of {} entries: {small_allocs} allocations; of {}: {large_allocs}",
+        small.succeeded, large.succeeded
+    );
+    assert_eq!((small.succeeded, large.succeeded), (500, 4000));
+    assert_eq!((small.failed, large.failed), (0, 0));
+    // The window's buffers, once per call, whatever the number of entries.
+    assert_eq!(small_allocs, large_allocs);
+    assert!(large_allocs <= 4, "{large_allocs}");
+}

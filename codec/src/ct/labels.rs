@@ -64,7 +64,7 @@ impl Labels {
     #[inline]
     pub fn parse(a: &Attr<'_>) -> Result<Self> {
         let p = a.payload();
-        if p.len() > Self::LEN || p.len() % 4 != 0 {
+        if p.len() > Self::LEN || !p.len().is_multiple_of(4) {
             return Err(Error::AttributeSize {
                 kind: a.kind(),
                 len: p.len(),

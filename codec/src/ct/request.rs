@@ -30,12 +30,14 @@
 //! # Ok::<(), conntrack_codec::Error>(())
 //! ```
 
+use core::net::IpAddr;
 use core::ops::Range;
 
 use crate::ct::attrs::cta;
-use crate::ct::entry::ConntrackRepr;
+use crate::ct::entry::{Conntrack, ConntrackRepr};
 use crate::ct::status::Status;
-use crate::ct::tuple::{opt, require_complete, Tuple};
+use crate::ct::tuple::{l4proto, opt, require_complete, Tuple};
+use crate::filter::dump::{icmp_type_tracked, icmpv6_type_tracked, impossible};
 use crate::filter::DumpFilter;
 use crate::nfnl::{ct_msg, write_message, NfGenMsg, Subsystem, NFNETLINK_V0, NFNETLINK_V1};
 use crate::nl::{flags, Writer};
@@ -186,14 +188,138 @@ impl Key {
         self
     }
 
-    fn emit(&self, w: &mut Writer<'_>) -> Result<u8> {
-        let tuple = self
-            .orig
+    /// The same key without an id: it then finds whatever entry has the tuple now.
+    pub fn without_id(mut self) -> Self {
+        self.id = None;
+        self
+    }
+
+    /// The key of an entry as dumped, fetched or received in an event: its original tuple
+    /// (or its reply tuple if it has none), its zone — `CTA_ZONE`, or the `CTA_TUPLE_ZONE`
+    /// inside the tuple for an entry zoned in one direction only, which the tuple keeps —
+    /// and its id, so that a delete or get finds this entry and not a later one with the
+    /// same tuple ([`without_id`](Key::without_id) drops it).
+    ///
+    /// ```
+    /// use conntrack_codec::ct::request::{self, Key};
+    /// use conntrack_codec::ct::{Conntrack, ConntrackRepr, Tuple};
+    /// use conntrack_codec::nl::{Messages, Writer};
+    ///
+    /// let orig = Tuple::udp("10.0.0.1".parse()?, "10.0.0.2".parse()?, 5000, 53);
+    /// let entry = ConntrackRepr {
+    ///     orig: Some(orig),
+    ///     reply: Some(orig.inverted()),
+    ///     zone: Some(7),
+    ///     id: Some(42),
+    ///     ..ConntrackRepr::default()
+    /// };
+    /// let key = Key::from_repr(&entry)?;
+    /// assert_eq!(key, Key::orig(orig).in_zone(7).with_id(42));
+    ///
+    /// // The same from the zero-copy view of the entry's message.
+    /// let mut buf = [0u8; 256];
+    /// let mut w = Writer::new(&mut buf);
+    /// request::update(&mut w, 1, &entry)?;
+    /// let view = Conntrack::parse(Messages::new(w.written()).next().unwrap()?)?;
+    /// assert_eq!(Key::from_view(&view)?, key);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::MissingAttribute`] if the entry has no complete tuple (addresses and
+    /// protocol); the errors of a malformed attribute.
+    pub fn from_view(entry: &Conntrack<'_>) -> Result<Key> {
+        Key::from_parts(entry.orig()?, entry.reply()?, entry.zone()?, entry.id()?)
+    }
+
+    /// The key of an entry held as plain data; see [`from_view`](Key::from_view).
+    ///
+    /// # Errors
+    /// [`Error::MissingAttribute`] if the entry has no complete tuple.
+    pub fn from_repr(entry: &ConntrackRepr) -> Result<Key> {
+        Key::from_parts(entry.orig, entry.reply, entry.zone, entry.id)
+    }
+
+    fn from_parts(
+        orig: Option<Tuple>,
+        reply: Option<Tuple>,
+        zone: Option<u16>,
+        id: Option<u32>,
+    ) -> Result<Key> {
+        let (orig, reply) = match (orig, reply) {
+            (Some(o), _) => (Some(o), None),
+            (None, Some(r)) => (None, Some(r)),
+            (None, None) => {
+                return Err(Error::MissingAttribute("CTA_TUPLE_ORIG or CTA_TUPLE_REPLY"))
+            }
+        };
+        if let Some(t) = orig.as_ref().or(reply.as_ref()) {
+            require_complete(t, "tuple addresses and protocol")?;
+        }
+        Ok(Key {
+            orig,
+            reply,
+            zone,
+            id,
+        })
+    }
+
+    /// Checks that the key can find an entry, as [`get`] and [`delete`] do before writing
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::MissingAttribute`] without a tuple, or with a tuple lacking an address or
+    /// the protocol; [`Error::ImpossibleRequest`] for addresses of two families, ports
+    /// missing from a protocol that has them (TCP, UDP, UDP-Lite, SCTP, DCCP; GRE keys),
+    /// an ICMP or ICMPv6 tuple without its type, code and id or with a type the kernel does
+    /// not track (it refuses them with `EINVAL`), or ICMP with IPv6 addresses (ICMPv6 with
+    /// IPv4).
+    pub fn check(&self) -> Result<()> {
+        let (t, _) = self.tuple()?;
+        require_complete(t, "tuple addresses and protocol")?;
+        let v6 = matches!(t.src, Some(IpAddr::V6(_)));
+        if v6 != matches!(t.dst, Some(IpAddr::V6(_))) {
+            return Err(impossible("key: addresses of two families"));
+        }
+        let proto = t.proto.unwrap_or(0);
+        if l4proto::has_ports(proto) && (t.src_port.is_none() || t.dst_port.is_none()) {
+            return Err(impossible("key: a protocol with ports needs both ports"));
+        }
+        let icmp =
+            |ty: Option<u8>, code: Option<u8>, id: Option<u16>, tracked: fn(u8) -> bool| match (
+                ty, code, id,
+            ) {
+                (Some(ty), Some(_), Some(_)) if tracked(ty) => Ok(()),
+                (Some(_), Some(_), Some(_)) => Err(impossible(
+                    "key: an ICMP type the kernel does not track (not a request or reply)",
+                )),
+                _ => Err(impossible("key: ICMP needs its type, code and id")),
+            };
+        match proto {
+            l4proto::ICMP if v6 => Err(impossible("key: ICMP with IPv6 addresses")),
+            l4proto::ICMPV6 if !v6 => Err(impossible("key: ICMPv6 with IPv4 addresses")),
+            l4proto::ICMP => icmp(t.icmp_type, t.icmp_code, t.icmp_id, icmp_type_tracked),
+            l4proto::ICMPV6 => icmp(
+                t.icmpv6_type,
+                t.icmpv6_code,
+                t.icmpv6_id,
+                icmpv6_type_tracked,
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The tuple the key finds the entry by, and its attribute type.
+    fn tuple(&self) -> Result<(&Tuple, u16)> {
+        self.orig
             .as_ref()
             .map(|t| (t, cta::TUPLE_ORIG))
             .or(self.reply.as_ref().map(|t| (t, cta::TUPLE_REPLY)))
-            .ok_or(Error::MissingAttribute("CTA_TUPLE_ORIG or CTA_TUPLE_REPLY"))?;
-        require_complete(tuple.0, "tuple addresses and protocol")?;
+            .ok_or(Error::MissingAttribute("CTA_TUPLE_ORIG or CTA_TUPLE_REPLY"))
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) -> Result<u8> {
+        let tuple = self.tuple()?;
         tuple.0.emit(tuple.1, w)?;
         opt(w, self.zone, |w, z| w.attr_u16_be(cta::ZONE, z))?;
         opt(w, self.id, |w, id| w.attr_u32_be(cta::ID, id))?;
@@ -205,6 +331,7 @@ impl Key {
 }
 
 fn keyed(w: &mut Writer<'_>, seq: u32, msg: u8, key: &Key) -> Result<Range<usize>> {
+    key.check()?;
     let family = key
         .orig
         .as_ref()
@@ -225,26 +352,42 @@ fn keyed(w: &mut Writer<'_>, seq: u32, msg: u8, key: &Key) -> Result<Range<usize
 /// Gets one entry (`CT_GET`); the kernel answers with the entry, then an ACK.
 ///
 /// # Errors
-/// [`Error::MissingAttribute`] without a complete tuple; [`Error::BufferTooSmall`].
+/// [`Key::check`]'s errors; [`Error::BufferTooSmall`].
 pub fn get(w: &mut Writer<'_>, seq: u32, key: &Key) -> Result<Range<usize>> {
     keyed(w, seq, ct_msg::GET, key)
+}
+
+/// Gets one entry and zeroes its counters (`CT_GET_CTRZERO` without `NLM_F_DUMP`): the
+/// kernel answers with the entry as it was before zeroing, then an ACK.
+///
+/// # Errors
+/// [`Key::check`]'s errors; [`Error::BufferTooSmall`].
+pub fn get_zero_counters(w: &mut Writer<'_>, seq: u32, key: &Key) -> Result<Range<usize>> {
+    keyed(w, seq, ct_msg::GET_CTRZERO, key)
 }
 
 /// Deletes one entry (`CT_DELETE` with a tuple, its zone, and optionally its id).
 ///
 /// # Errors
-/// [`Error::MissingAttribute`] without a complete tuple; [`Error::BufferTooSmall`].
+/// [`Key::check`]'s errors; [`Error::BufferTooSmall`].
 pub fn delete(w: &mut Writer<'_>, seq: u32, key: &Key) -> Result<Range<usize>> {
     keyed(w, seq, ct_msg::DELETE, key)
 }
 
 /// Flushes the table (`CT_DELETE` without a tuple): everything, one family (sent with
-/// nfgenmsg version 1, which the kernel needs to flush only that family), or the entries a
-/// mark, status or zone filter selects.
+/// nfgenmsg version 1, which the kernel needs to flush only that family), or the entries
+/// the filter selects.
+///
+/// This writes the filter as it is. Which kernels flush exactly what a filter selects is
+/// in [`crate::filter::dump`]: the kernel compares IPv6 addresses inverted, ignores fields
+/// it does not know (and then deletes more than asked), and flushes by tuple only since
+/// 6.11; [`DumpFilter::kernel_flush_since`] says whether this request is safe.
+/// `conntrack-io`'s `Socket::flush` makes that choice.
 ///
 /// # Errors
-/// [`Error::BufferTooSmall`].
+/// [`Error::ImpossibleRequest`] ([`DumpFilter::check`]); [`Error::BufferTooSmall`].
 pub fn flush(w: &mut Writer<'_>, seq: u32, filter: &DumpFilter) -> Result<Range<usize>> {
+    filter.check()?;
     let version = if filter.family != 0 {
         NFNETLINK_V1
     } else {
@@ -262,6 +405,7 @@ pub fn flush(w: &mut Writer<'_>, seq: u32, filter: &DumpFilter) -> Result<Range<
 }
 
 fn dump_msg(w: &mut Writer<'_>, seq: u32, msg: u8, filter: &DumpFilter) -> Result<Range<usize>> {
+    filter.check()?;
     let version = if filter.family != 0 {
         NFNETLINK_V1
     } else {
@@ -278,10 +422,13 @@ fn dump_msg(w: &mut Writer<'_>, seq: u32, msg: u8, filter: &DumpFilter) -> Resul
     )
 }
 
-/// Dumps the table (`CT_GET` with `NLM_F_DUMP`), filtered in the kernel by `filter`.
+/// Dumps the table (`CT_GET` with `NLM_F_DUMP`), filtered in the kernel by `filter` as it
+/// is written (the kernel compares IPv6 addresses inverted: send
+/// [`DumpFilter::kernel_filter`] and check each entry with [`DumpFilter::matches`], as
+/// `conntrack-io`'s `Socket::list` does).
 ///
 /// # Errors
-/// [`Error::BufferTooSmall`].
+/// [`Error::ImpossibleRequest`] ([`DumpFilter::check`]); [`Error::BufferTooSmall`].
 pub fn dump(w: &mut Writer<'_>, seq: u32, filter: &DumpFilter) -> Result<Range<usize>> {
     dump_msg(w, seq, ct_msg::GET, filter)
 }
@@ -289,7 +436,7 @@ pub fn dump(w: &mut Writer<'_>, seq: u32, filter: &DumpFilter) -> Result<Range<u
 /// Dumps the table and zeroes the counters of every entry dumped (`CT_GET_CTRZERO`).
 ///
 /// # Errors
-/// [`Error::BufferTooSmall`].
+/// [`Error::ImpossibleRequest`] ([`DumpFilter::check`]); [`Error::BufferTooSmall`].
 pub fn dump_zero_counters(
     w: &mut Writer<'_>,
     seq: u32,
@@ -341,7 +488,6 @@ pub fn stats_global(w: &mut Writer<'_>, seq: u32) -> Result<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ct::Conntrack;
     use crate::filter::filter_flags;
     use crate::nfnl::NfMsg;
     use crate::nl::{Messages, NlMsg};
@@ -424,6 +570,109 @@ mod tests {
         assert_eq!(v.zone().unwrap(), Some(7));
         assert_eq!(v.id().unwrap(), Some(99));
         assert_eq!(v.event_kind(), Some(crate::ct::EventKind::Destroy));
+    }
+
+    #[test]
+    fn impossible_keys_are_refused_before_writing() {
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let icmp = |ty| {
+            Key::orig(Tuple {
+                src: Some(v4),
+                dst: Some(v4),
+                proto: Some(l4proto::ICMP),
+                icmp_type: Some(ty),
+                icmp_code: Some(0),
+                icmp_id: Some(1),
+                ..Tuple::default()
+            })
+        };
+        let bad = [
+            Key::default(),
+            Key::orig(Tuple {
+                src: Some(v4),
+                proto: Some(6),
+                ..Tuple::default()
+            }),
+            Key::orig(Tuple::udp(v4, v6, 1, 2)),
+            Key::orig(Tuple {
+                src_port: None,
+                ..Tuple::tcp(v4, v4, 1, 2)
+            }),
+            Key::orig(Tuple::generic(l4proto::ICMP, v4, v4)),
+            icmp(3),
+            Key::orig(Tuple::generic(l4proto::ICMP, v6, v6)),
+            Key::orig(Tuple::generic(l4proto::ICMPV6, v4, v4)),
+        ];
+        for key in bad {
+            let mut buf = [0u8; 256];
+            let mut w = Writer::new(&mut buf);
+            let e = delete(&mut w, 1, &key).unwrap_err();
+            assert!(
+                matches!(e, Error::ImpossibleRequest(_) | Error::MissingAttribute(_)),
+                "{key:?}: {e:?}"
+            );
+            assert!(w.is_empty());
+            assert_eq!(key.check(), Err(e));
+        }
+        for good in [
+            icmp(8),
+            Key::orig(Tuple::generic(l4proto::GRE + 1, v6, v6)),
+            Key {
+                reply: Some(tcp()),
+                ..Key::default()
+            },
+        ] {
+            assert_eq!(good.check(), Ok(()), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn keys_of_entries_keep_zone_and_id() {
+        let e = ConntrackRepr {
+            orig: Some(tcp().with_zone(4)),
+            reply: Some(tcp().inverted()),
+            id: Some(9),
+            ..ConntrackRepr::default()
+        };
+        let k = Key::from_repr(&e).unwrap();
+        assert_eq!(k.orig, Some(tcp().with_zone(4)));
+        assert_eq!((k.reply, k.zone, k.id), (None, None, Some(9)));
+        assert_eq!(k.without_id().id, None);
+        let reply_only = ConntrackRepr {
+            orig: None,
+            zone: Some(3),
+            ..e.clone()
+        };
+        let k = Key::from_repr(&reply_only).unwrap();
+        assert_eq!(
+            (k.orig, k.reply, k.zone),
+            (None, Some(tcp().inverted()), Some(3))
+        );
+        assert!(Key::from_repr(&ConntrackRepr::default()).is_err());
+    }
+
+    #[test]
+    fn impossible_filters_write_nothing() {
+        let f = DumpFilter::ipv4().with_orig(Tuple {
+            dst_port: Some(1),
+            ..Tuple::default()
+        });
+        let mut buf = [0u8; 256];
+        let mut w = Writer::new(&mut buf);
+        assert!(matches!(
+            dump(&mut w, 1, &f),
+            Err(Error::ImpossibleRequest(_))
+        ));
+        assert!(matches!(
+            flush(&mut w, 1, &f),
+            Err(Error::ImpossibleRequest(_))
+        ));
+        assert!(matches!(
+            dump_zero_counters(&mut w, 1, &f),
+            Err(Error::ImpossibleRequest(_))
+        ));
+        assert!(w.is_empty());
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub mod l4proto {
     pub const SCTP: u8 = 132;
     /// UDP-Lite.
     pub const UDPLITE: u8 = 136;
+
+    /// Whether protocol `p` has ports in its tuples (TCP, UDP, UDP-Lite, SCTP, DCCP), or
+    /// keys in their place (GRE).
+    pub const fn has_ports(p: u8) -> bool {
+        matches!(p, TCP | UDP | UDPLITE | SCTP | DCCP | GRE)
+    }
 }
 
 /// A conntrack tuple as plain data (`CTA_TUPLE_ORIG`, `_REPLY`, `_MASTER`, and the tuples of

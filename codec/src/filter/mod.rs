@@ -2,7 +2,7 @@
 //! event filter ([`bpf`]).
 
 pub mod bpf;
-mod dump;
+pub mod dump;
 
 pub use bpf::{BpfInsn, EventFilter};
-pub use dump::{filter_flags, DumpFilter, FilterFlags};
+pub use dump::{filter_flags, DumpFilter, FilterFlags, KernelRelease};

@@ -661,8 +661,9 @@ fn main() -> ExitCode {
             Ok(Some(Event::Lost(lost))) => {
                 LOST.store(lost.total, Ordering::Relaxed);
                 let at_least = if lost.exact { "" } else { "at least " };
+                let events = if lost.count == 1 { "event" } else { "events" };
                 eprintln!(
-                    "ctevents: {at_least}{} events lost ({} in total); resynchronise with a dump",
+                    "ctevents: {at_least}{} {events} lost ({} in total); resynchronise with a dump",
                     lost.count, lost.total
                 );
                 false

@@ -99,6 +99,8 @@ fn errno_of(e: &IoError) -> Option<i32> {
         IoError::Sys { errno, .. } => Some(*errno as i32),
         IoError::Overrun => Some(libc::ENOBUFS),
         IoError::DumpInterrupted => Some(libc::EINTR),
+        // What the library refuses before sending, the kernel refuses with EINVAL.
+        IoError::Build(conntrack_codec::Error::ImpossibleRequest(_)) => Some(libc::EINVAL),
         _ => None,
     }
 }

@@ -1,0 +1,274 @@
+//! Logging as conntrackd 1.4.7 does it (`src/log.c`): every line is
+//! `[<ctime>] (pid=<pid>) [<level>] <message>`, on the console until logging is set up and
+//! for as long as the program is not a background daemon (info and notice on stdout,
+//! warnings and errors on stderr), then also into `LogFile` and to syslog (`Syslog`, with
+//! the package name `conntrack-tools`, the pid, and the configured facility).
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// A log line's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// `info`.
+    Info,
+    /// `notice`.
+    Notice,
+    /// `warning`.
+    Warning,
+    /// `ERROR`.
+    Error,
+}
+
+impl Priority {
+    /// The word in brackets.
+    pub fn word(self) -> &'static str {
+        match self {
+            Priority::Info => "info",
+            Priority::Notice => "notice",
+            Priority::Warning => "warning",
+            Priority::Error => "ERROR",
+        }
+    }
+
+    /// The syslog level.
+    pub fn syslog_level(self) -> i32 {
+        match self {
+            Priority::Info => nix::libc::LOG_INFO,
+            Priority::Notice => nix::libc::LOG_NOTICE,
+            Priority::Warning => nix::libc::LOG_WARNING,
+            Priority::Error => nix::libc::LOG_ERR,
+        }
+    }
+
+    /// Whether the console line goes to stderr (warnings and errors) or stdout.
+    pub fn to_stderr(self) -> bool {
+        matches!(self, Priority::Warning | Priority::Error)
+    }
+}
+
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The broken-down local time fields `ctime` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tm {
+    /// 0 = Sunday.
+    pub wday: usize,
+    /// 0 = January.
+    pub mon: usize,
+    /// 1..=31.
+    pub mday: i32,
+    /// Hours.
+    pub hour: i32,
+    /// Minutes.
+    pub min: i32,
+    /// Seconds.
+    pub sec: i32,
+    /// The full year.
+    pub year: i32,
+}
+
+impl Tm {
+    /// `ctime`'s text without its newline: `Sat Dec  5 02:39:36 2026`.
+    pub fn ctime(&self) -> String {
+        format!(
+            "{} {} {:2} {:02}:{:02}:{:02} {}",
+            DAYS.get(self.wday).unwrap_or(&"???"),
+            MONTHS.get(self.mon).unwrap_or(&"???"),
+            self.mday,
+            self.hour,
+            self.min,
+            self.sec,
+            self.year
+        )
+    }
+
+    /// The local time now.
+    pub fn now() -> Tm {
+        Tm::local(crate::now_secs())
+    }
+
+    /// The local time at `secs` since the epoch (honours `TZ`).
+    // `time_t` is marked deprecated on musl; it is the type `localtime_r` takes.
+    #[allow(deprecated)]
+    pub fn local(secs: i64) -> Tm {
+        let t: nix::libc::time_t = secs as nix::libc::time_t;
+        // SAFETY: `localtime_r` reads `t` and writes only into the zeroed `tm` we own.
+        let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are to live locals.
+        unsafe { nix::libc::localtime_r(&t, &mut tm) };
+        Tm {
+            wday: usize::try_from(tm.tm_wday).unwrap_or(0),
+            mon: usize::try_from(tm.tm_mon).unwrap_or(0),
+            mday: tm.tm_mday,
+            hour: tm.tm_hour,
+            min: tm.tm_min,
+            sec: tm.tm_sec,
+            year: tm.tm_year + 1900,
+        }
+    }
+}
+
+/// One log line as 1.4.7 writes it, with its newline.
+pub fn line(tm: &Tm, pid: u32, p: Priority, msg: &str) -> String {
+    format!("[{}] (pid={pid}) [{}] {msg}\n", tm.ctime(), p.word())
+}
+
+/// A syslog facility by its `conntrackd.conf` name (`daemon`, `local0`..`local7`).
+pub fn facility(name: &str) -> Option<i32> {
+    use nix::libc::*;
+    Some(match name {
+        "daemon" => LOG_DAEMON,
+        "local0" => LOG_LOCAL0,
+        "local1" => LOG_LOCAL1,
+        "local2" => LOG_LOCAL2,
+        "local3" => LOG_LOCAL3,
+        "local4" => LOG_LOCAL4,
+        "local5" => LOG_LOCAL5,
+        "local6" => LOG_LOCAL6,
+        "local7" => LOG_LOCAL7,
+        _ => return None,
+    })
+}
+
+/// The logger: the console, then the log file and syslog once [`Logger::init`] ran.
+#[derive(Debug, Default)]
+pub struct Logger {
+    background: bool,
+    init: bool,
+    file: Option<File>,
+    syslog: Option<i32>,
+}
+
+/// The name syslog lines carry: 1.4.7 opens syslog with its package name.
+static IDENT: &[u8] = b"conntrack-tools\0";
+
+impl Logger {
+    /// A logger that writes to the console only.
+    pub fn console() -> Logger {
+        Logger::default()
+    }
+
+    /// Opens the log file (appending) and syslog.
+    ///
+    /// # Errors
+    /// The line 1.4.7 prints on stderr when the log file cannot be opened.
+    pub fn init(&mut self, logfile: Option<&Path>, syslog: Option<i32>) -> Result<(), String> {
+        if let Some(path) = logfile {
+            match OpenOptions::new()
+                .append(true)
+                .read(true)
+                .create(true)
+                .open(path)
+            {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    return Err(format!(
+                        "ERROR: can't open logfile `{}'.Reason: {}",
+                        path.display(),
+                        errno_desc(&e)
+                    ))
+                }
+            }
+        }
+        if let Some(fac) = syslog {
+            // SAFETY: IDENT is a static NUL-terminated string that outlives every later
+            // `syslog` call, as `openlog` requires.
+            unsafe { nix::libc::openlog(IDENT.as_ptr().cast(), nix::libc::LOG_PID, fac) };
+            self.syslog = Some(fac);
+        }
+        self.init = true;
+        Ok(())
+    }
+
+    /// The program runs as a background daemon (`-d`): once logging is set up, lines no
+    /// longer go to the console.
+    pub fn set_background(&mut self) {
+        self.background = true;
+    }
+
+    /// Whether lines still reach the console.
+    pub fn on_console(&self) -> bool {
+        !self.background || !self.init
+    }
+
+    /// Logs one line.
+    pub fn log(&mut self, p: Priority, msg: &str) {
+        let text = line(&Tm::now(), std::process::id(), p, msg);
+        if self.on_console() {
+            if p.to_stderr() {
+                let _ = io::stderr().write_all(text.as_bytes());
+            } else {
+                let mut out = io::stdout();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        }
+        if !self.init {
+            return;
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.write_all(text.as_bytes());
+        }
+        if self.syslog.is_some() {
+            if let Ok(c) = CString::new(msg.replace('\0', "")) {
+                // SAFETY: the format is a static "%s" and `c` is a NUL-terminated string
+                // that lives across the call.
+                unsafe {
+                    nix::libc::syslog(p.syslog_level(), c"%s".as_ptr(), c.as_ptr());
+                }
+            }
+        }
+    }
+
+    /// Closes syslog (the file closes on drop).
+    pub fn close(&mut self) {
+        if self.syslog.take().is_some() {
+            // SAFETY: closelog takes no arguments and may be called at any time.
+            unsafe { nix::libc::closelog() };
+        }
+        self.file = None;
+    }
+}
+
+/// `strerror` of an I/O error: "No such file or directory".
+pub fn errno_desc(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_format() {
+        let tm = Tm {
+            wday: 6,
+            mon: 11,
+            mday: 5,
+            hour: 2,
+            min: 39,
+            sec: 36,
+            year: 2026,
+        };
+        assert_eq!(
+            line(&tm, 23151, Priority::Error, "x"),
+            "[Sat Dec  5 02:39:36 2026] (pid=23151) [ERROR] x\n"
+        );
+        assert_eq!(tm.ctime().len(), 24);
+    }
+
+    #[test]
+    fn facilities() {
+        assert_eq!(facility("local3"), Some(nix::libc::LOG_LOCAL3));
+        assert_eq!(facility("user"), None);
+    }
+}
