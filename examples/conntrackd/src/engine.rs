@@ -301,19 +301,20 @@ impl HashCache {
         self.stats.add_ok += 1;
     }
 
-    /// Removes an entry (a destroy event).
-    pub fn remove(&mut self, e: &ConntrackRepr) {
+    /// Removes an entry (a destroy event); false if the cache did not hold it.
+    pub fn remove(&mut self, e: &ConntrackRepr) -> bool {
         let k = key_of(e);
         if self.objects.remove(&k).is_none() {
             self.stats.del_fail += 1;
             self.stats.del_fail_enoent += 1;
-            return;
+            return false;
         }
         let b = bucket(e, self.size()) as usize;
         if let Some(list) = self.buckets.get_mut(b) {
             list.retain(|x| *x != k);
         }
         self.stats.del_ok += 1;
+        true
     }
 
     /// Empties the cache.
@@ -395,6 +396,13 @@ pub struct KernelCache {
     warned: bool,
     /// Netlink port ids of this process's other sockets: events they caused are ignored.
     own: Vec<u32>,
+    /// `General { Filter }` (judged here unless the kernel does it).
+    filter: conntrack_sync::Filter,
+    filter_here: bool,
+    /// Statistics mode: where the flows that go away are written (`Stats { LogFile }`),
+    /// and whether to syslog them (`Stats { Syslog }`).
+    stats_log: Option<std::fs::File>,
+    stats_syslog: bool,
 }
 
 /// The netlink port ids of this process's sockets (`/proc/net/netlink` rows whose inode is
@@ -454,6 +462,34 @@ impl KernelCache {
             rt.buffer_size = g.netlink_buffer_size;
         }
         events.set_nonblocking(true).map_err(to_io)?;
+        if g.netlink_events_reliable {
+            events.set_reliable(true).map_err(to_io)?;
+        }
+        let (filter, kernelspace) = crate::sync::filter(conf);
+        if kernelspace && !filter.is_empty() {
+            let f = filter
+                .event_filter()
+                .map_err(|e| io::Error::other(format!("kernel filter: {e}")))?;
+            events.attach_filter(&f).map_err(to_io)?;
+        }
+        let (stats_log, stats_syslog) = match &conf.stats {
+            Some(st) => {
+                let file = match &st.logfile {
+                    Some(path) => Some(
+                        std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(path)?,
+                    ),
+                    None => None,
+                };
+                if let Some(fac) = st.syslog {
+                    log.open_syslog(fac);
+                }
+                (file, st.syslog.is_some())
+            }
+            None => (None, false),
+        };
         let requests = Socket::open().map_err(to_io)?;
         let device = conf
             .sync
@@ -473,6 +509,10 @@ impl KernelCache {
             max_buffer: g.netlink_buffer_size_max_growth,
             warned: false,
             own: Vec::new(),
+            filter,
+            filter_here: !kernelspace,
+            stats_log,
+            stats_syslog,
         };
         k.dump()?;
         Ok(k)
@@ -487,12 +527,14 @@ impl KernelCache {
 
     fn dump(&mut self) -> io::Result<()> {
         let now = crate::now_secs();
-        let internal = &mut self.internal;
+        let (internal, filter) = (&mut self.internal, &self.filter);
         let _summary = self
             .requests
             .list(&DumpFilter::default(), |view| {
                 if let Ok(e) = ConntrackRepr::parse(view.nf()) {
-                    internal.update_force(&e, now);
+                    if filter.accepts(&e) {
+                        internal.update_force(&e, now);
+                    }
                 }
                 ControlFlow::Continue(())
             })
@@ -533,6 +575,25 @@ impl KernelCache {
     }
 }
 
+impl KernelCache {
+    /// Statistics mode: a flow the cache knew went away; written as 1.4.7 writes it (the
+    /// local `ctime`, a tab, the flow), and syslogged at `LOG_INFO` without the time.
+    fn log_flow(&mut self, e: &ConntrackRepr, now: i64, log: &mut Logger) {
+        if self.stats_log.is_none() && !self.stats_syslog {
+            return;
+        }
+        let secs = u64::try_from(now).unwrap_or(0);
+        let text = conntrack_sync::stats::flow_text(e, secs);
+        if let Some(f) = self.stats_log.as_mut() {
+            let line = format!("{}\t{text}\n", crate::log::Tm::local(now).ctime());
+            let _ = std::io::Write::write_all(f, line.as_bytes());
+        }
+        if self.stats_syslog {
+            log.syslog_info(&text);
+        }
+    }
+}
+
 fn to_io(e: conntrack_io::Error) -> io::Error {
     io::Error::other(e.to_string())
 }
@@ -557,6 +618,10 @@ impl Engine for KernelCache {
                         rt.catch_event_failed += 1;
                         continue;
                     };
+                    if self.filter_here && !self.filter.accepts(&e) {
+                        rt.events_filtered += 1;
+                        continue;
+                    }
                     match ev.kind {
                         EventKind::New | EventKind::Update => self.internal.update_force(&e, now),
                         EventKind::Destroy => {
@@ -564,7 +629,9 @@ impl Engine for KernelCache {
                                 self.traffic.bytes += c.bytes.unwrap_or(0);
                                 self.traffic.packets += c.packets.unwrap_or(0);
                             }
-                            self.internal.remove(&e);
+                            if self.internal.remove(&e) {
+                                self.log_flow(&e, now, log);
+                            }
                         }
                     }
                 }

@@ -7,11 +7,14 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
 
-use conntrack_codec::ct::ConntrackRepr;
+use conntrack_codec::ct::{ConntrackRepr, TcpState};
 use conntrack_codec::sync::SyncCt;
-use conntrack_sync::{Node, NodeConfig};
+use conntrack_sync::filter::FilterLogic;
+use conntrack_sync::{
+    CacheId, ChannelConfig, ExpectSync, Filter, Mode, Network, Node, NodeConfig, RsEntry, Transport,
+};
 
-use crate::config::{ChannelKind, Config};
+use crate::config::{self, ChannelKind, Config, Logic, SyncMode};
 use crate::engine::{Cache, Commit, Engine, KernelCache, Table};
 use crate::log::{Logger, Priority};
 use crate::text::{CacheStats, LinkKind, LinkStats, NetworkStats, QueueStats, Runtime, Traffic};
@@ -35,9 +38,96 @@ pub fn udp_link(conf: &Config) -> Option<(SocketAddr, SocketAddr, String)> {
     ))
 }
 
-/// The node's settings from `conntrackd.conf`.
-pub fn node_config(conf: &Config, local: SocketAddr, peer: SocketAddr) -> NodeConfig {
-    let mut n = NodeConfig::new(local, peer);
+/// The node's links from `conntrackd.conf`'s `Multicast`, `UDP` and `TCP` sections.
+///
+/// # Errors
+/// A link without the addresses it needs (a text for the log).
+pub fn channels(conf: &Config) -> Result<Vec<ChannelConfig>, String> {
+    let s = conf.sync.as_ref().ok_or("no Sync section")?;
+    let mut out = Vec::new();
+    for ch in &s.channels {
+        let address = ch
+            .address
+            .ok_or("a dedicated link needs IPv4_address (or IPv6_address)")?;
+        let mut c = match ch.kind {
+            ChannelKind::Udp | ChannelKind::Tcp => {
+                let peer = ch
+                    .destination
+                    .ok_or("a UDP or TCP link needs a destination address")?;
+                let (l, p) = (
+                    SocketAddr::new(address, ch.port),
+                    SocketAddr::new(peer, ch.port),
+                );
+                if ch.kind == ChannelKind::Udp {
+                    ChannelConfig::udp(l, p)
+                } else {
+                    ChannelConfig::tcp(l, p)
+                }
+            }
+            ChannelKind::Multicast => {
+                let mut c = ChannelConfig::multicast(
+                    address,
+                    ch.port,
+                    ch.interface.as_deref().unwrap_or(""),
+                );
+                c.interface = ch.interface.clone();
+                c.ipv4_interface = ch.ipv4_interface;
+                c
+            }
+        };
+        if ch.kind != ChannelKind::Multicast {
+            c.interface = ch.interface.clone();
+        }
+        c.default = ch.default;
+        c.checksum = ch.checksum;
+        c.sndbuf = ch.sndbuf as usize;
+        c.rcvbuf = ch.rcvbuf as usize;
+        c.error_queue_len = s.error_queue_length as usize;
+        out.push(c);
+    }
+    if out.is_empty() {
+        return Err("No such file or directory".to_string());
+    }
+    Ok(out)
+}
+
+/// `General { Filter }` as the engine's filter.
+pub fn filter(conf: &Config) -> (Filter, bool) {
+    let Some(f) = &conf.general.filter else {
+        return (Filter::default(), false);
+    };
+    let logic = |l: Logic| match l {
+        Logic::Accept => FilterLogic::Positive,
+        Logic::Ignore => FilterLogic::Negative,
+    };
+    let out = Filter {
+        protocols: f.protocol.as_ref().map(|(l, v)| (logic(*l), v.clone())),
+        addresses: f.address.as_ref().map(|(l, v)| {
+            (
+                logic(*l),
+                v.iter()
+                    .map(|n| Network {
+                        addr: n.addr,
+                        prefix: n.prefix,
+                    })
+                    .collect(),
+            )
+        }),
+        tcp_states: f
+            .state
+            .as_ref()
+            .map(|(l, v)| (logic(*l), v.iter().map(|s| TcpState::from(*s)).collect())),
+    };
+    (out, f.kernelspace)
+}
+
+/// The node's settings from `conntrackd.conf`: the links, the mode and its timers, the
+/// caches' options, the filter, expectations, the netlink buffers.
+///
+/// # Errors
+/// As [`channels`].
+pub fn node_config(conf: &Config) -> Result<NodeConfig, String> {
+    let mut n = NodeConfig::with_channels(channels(conf)?);
     let g = &conf.general;
     if g.netlink_buffer_size > 0 {
         n.netlink_buffer = g.netlink_buffer_size as usize;
@@ -45,13 +135,34 @@ pub fn node_config(conf: &Config, local: SocketAddr, peer: SocketAddr) -> NodeCo
     if g.netlink_buffer_size_max_growth > 0 {
         n.netlink_buffer_max = g.netlink_buffer_size_max_growth as usize;
     }
+    n.netlink_reliable = g.netlink_events_reliable;
+    n.engine.hash_limit = g.hashlimit as usize;
+    let (f, kernelspace) = filter(conf);
+    n.engine.filter = f;
+    n.engine.filter_kernelspace = kernelspace;
     if let Some(s) = &conf.sync {
+        n.engine.mode = match s.mode() {
+            SyncMode::Ftfw => Mode::Ftfw,
+            SyncMode::Notrack => Mode::Notrack,
+            SyncMode::Alarm => Mode::Alarm,
+        };
         n.engine.ack_window = s.window_size;
         n.engine.resend_ctl_max = s.resend_queue_size as usize;
+        n.engine.refresh_s = s.refresh;
+        n.engine.cache_timeout_s = s.cache_timeout;
+        n.engine.internal_cache = !s.disable_internal_cache;
+        n.engine.external_cache = !s.disable_external_cache;
+        n.engine.expectations = match &s.expectation_sync {
+            config::ExpectSync::Off => ExpectSync::Off,
+            config::ExpectSync::All => ExpectSync::All,
+            config::ExpectSync::Helpers(h) => ExpectSync::Helpers(h.clone()),
+        };
         n.window_tracking = s.tcp_window_tracking;
         n.commit_timeout = (s.commit_timeout != 0).then_some(s.commit_timeout);
+        n.purge_timeout = s.purge_timeout;
+        n.startup_resync = s.startup_resync;
     }
-    n
+    Ok(n)
 }
 
 /// The sync node and the internal cache's view.
@@ -62,14 +173,19 @@ pub struct SyncEngine {
 }
 
 impl SyncEngine {
-    /// Starts the node on the default UDP link and the kernel view.
+    /// Starts the node on the configured links and the kernel view.
     ///
     /// # Errors
     /// Sockets that cannot be opened or bound, a failed first dump.
     pub fn start(conf: &Config, log: &mut Logger, rt: &mut Runtime) -> io::Result<SyncEngine> {
-        let (local, peer, device) = udp_link(conf)
-            .ok_or_else(|| io::Error::other("no UDP dedicated link with both addresses"))?;
-        let node = Node::start(node_config(conf, local, peer))?;
+        let cfg = node_config(conf).map_err(io::Error::other)?;
+        let device = conf
+            .sync
+            .as_ref()
+            .and_then(|s| s.default_channel())
+            .and_then(|c| c.interface.clone())
+            .unwrap_or_default();
+        let node = Node::start(cfg)?;
         let mut kernel = KernelCache::start(conf, log, rt)?;
         // Entries this process puts into the kernel (commits) are the peer's, not ours:
         // 1.4.7 ignores the events its own requests cause.
@@ -129,35 +245,47 @@ impl Engine for SyncEngine {
         match cache {
             Cache::Internal => self.kernel.cache_stats(Cache::Internal),
             Cache::External => {
-                let s = self.node.engine().stats();
-                let n = u32::try_from(self.node.engine().external_ct_len()).unwrap_or(u32::MAX);
+                let s = self.node.engine().cache_stats(CacheId::ExternalCt);
                 let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
                 CacheStats {
-                    objects: n,
-                    active: n,
-                    add_ok: c(s.ext_new),
-                    upd_ok: c(s.ext_upd),
-                    del_ok: c(s.ext_del),
-                    ..CacheStats::default()
+                    objects: c(s.objects),
+                    active: c(s.active),
+                    add_ok: c(s.add_ok),
+                    add_fail: c(s.add_fail),
+                    add_fail_enomem: 0,
+                    add_fail_enospc: c(s.add_fail_enospc),
+                    upd_ok: c(s.upd_ok),
+                    upd_fail: c(s.upd_fail),
+                    upd_fail_enoent: c(s.upd_fail_enoent),
+                    del_ok: c(s.del_ok),
+                    del_fail: c(s.del_fail),
+                    del_fail_enoent: c(s.del_fail_enoent),
                 }
             }
         }
     }
 
     fn commit(&mut self, table: Table, log: &mut Logger) -> Commit {
-        if table == Table::Expect {
-            return Commit::default();
-        }
-        match self.node.commit() {
-            Ok((ok, fail)) => Commit {
-                ok: u32::try_from(ok).unwrap_or(u32::MAX),
-                fail: u32::try_from(fail).unwrap_or(u32::MAX),
-            },
-            Err(e) => {
-                log.log(Priority::Error, &format!("commit-create: {e}"));
-                Commit::default()
+        let mut total = Commit::default();
+        let mut add = |r: io::Result<(u64, u64)>, what: &str, log: &mut Logger| match r {
+            Ok((ok, fail)) => {
+                total.ok = total
+                    .ok
+                    .saturating_add(u32::try_from(ok).unwrap_or(u32::MAX));
+                total.fail = total
+                    .fail
+                    .saturating_add(u32::try_from(fail).unwrap_or(u32::MAX));
             }
+            Err(e) => log.log(Priority::Error, &format!("{what}: {e}")),
+        };
+        // Conntrack entries first: the expectations need their masters.
+        if table != Table::Expect {
+            add(self.node.commit(), "commit-create", log);
         }
+        if table != Table::Conntrack && self.node.engine().config().expectations.enabled() {
+            add(self.node.commit_expectations(), "commit-create", log);
+        }
+        total
     }
 
     fn flush_cache(&mut self, cache: Option<Cache>) {
@@ -190,21 +318,30 @@ impl Engine for SyncEngine {
     }
 
     fn links(&self) -> Vec<LinkStats> {
-        let s = self.node.engine().stats();
-        let n = self.node.stats();
-        vec![LinkStats {
-            kind: LinkKind::Udp,
-            device: self.device.clone(),
-            running: true,
-            active: true,
-            // The node counts datagrams, not bytes.
-            bytes_sent: 0,
-            bytes_recv: 0,
-            packets_sent: s.tx_datagrams,
-            packets_recv: s.rx_datagrams,
-            error_sent: n.tx_refused,
-            error_recv: n.foreign_datagrams,
-        }]
+        let mut v: Vec<LinkStats> = self
+            .node
+            .links()
+            .into_iter()
+            .map(|l| LinkStats {
+                kind: match l.transport {
+                    Transport::Udp => LinkKind::Udp,
+                    Transport::Multicast => LinkKind::Multicast,
+                    Transport::Tcp => LinkKind::Tcp,
+                },
+                device: l.interface.clone().unwrap_or_else(|| self.device.clone()),
+                running: l.state.is_none_or(|s| s.up && s.running),
+                active: l.active,
+                bytes_sent: l.stats.bytes_sent,
+                bytes_recv: l.stats.bytes_recv,
+                packets_sent: l.stats.packets_sent,
+                packets_recv: l.stats.packets_recv,
+                error_sent: l.stats.error_sent,
+                error_recv: l.stats.error_recv,
+            })
+            .collect();
+        // The active link first.
+        v.sort_by_key(|l| !l.active);
+        v
     }
 
     fn network(&self) -> NetworkStats {
@@ -212,10 +349,15 @@ impl Engine for SyncEngine {
         let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
         NetworkStats {
             rcv_malformed: s.rx_malformed,
+            rcv_bad_version: c(s.rx_bad_version),
+            rcv_bad_header: c(s.rx_bad_header),
             rcv_bad_payload: c(s.rx_bad_payload),
+            rcv_bad_type: c(s.rx_bad_type),
+            rcv_truncated: c(s.rx_truncated),
+            rcv_bad_size: c(s.rx_bad_size),
+            snd_malformed: c(s.tx_malformed),
             rcv_lost: s.rx_lost,
             rcv_before: s.rx_before,
-            ..NetworkStats::default()
         }
     }
 
@@ -224,10 +366,34 @@ impl Engine for SyncEngine {
     }
 
     fn rsqueue(&self) -> (u32, String) {
-        (0, String::new())
+        let mut text = String::new();
+        let mut n = 0u32;
+        for e in self.node.engine().rs_queue() {
+            n = n.saturating_add(1);
+            match e {
+                RsEntry::Control { seq, flags } => {
+                    text.push_str(&format!("control -> seq:{seq} flags:{flags}\n"));
+                }
+                RsEntry::Object { seq } => text.push_str(&format!("object -> seq:{seq}\n")),
+            }
+        }
+        (n, text)
     }
 
     fn queues(&self) -> (u32, Vec<QueueStats>) {
-        (0, Vec::new())
+        let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let qs: Vec<QueueStats> = self
+            .node
+            .queues()
+            .into_iter()
+            .map(|q| QueueStats {
+                name: q.name.to_string(),
+                current: c(q.current),
+                max: c(q.max),
+                full: c(q.full),
+            })
+            .collect();
+        let allocated = qs.iter().map(|q| q.current).sum();
+        (allocated, qs)
     }
 }
