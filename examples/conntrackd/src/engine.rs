@@ -12,7 +12,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, RawFd};
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{Event, Events, Groups, Socket};
 
@@ -150,20 +150,46 @@ impl<T: Engine + ?Sized> Engine for Box<T> {
     }
 }
 
-/// The key of a cache entry: 1.4.7 compares the original tuple and the id.
+/// The key of a cache entry: 1.4.7 compares the original tuple and the id; the cache keeps
+/// a 128-bit keyed hash of them (two random SipHash keys per cache: 16 bytes an entry, and
+/// two different entries would have to collide on 128 bits to be confused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    family: u8,
-    orig: Tuple,
-    id: u32,
+struct Key(u128);
+
+/// The two random keys of a cache's [`Key`]s.
+#[derive(Debug, Default)]
+struct KeyHasher(std::hash::RandomState, std::hash::RandomState);
+
+impl KeyHasher {
+    fn key_of(&self, e: &ConntrackRepr) -> Key {
+        use std::hash::BuildHasher;
+        let parts = (e.family, e.orig.unwrap_or_default(), e.id.unwrap_or(0));
+        let (a, b) = (self.0.hash_one(parts), self.1.hash_one(parts));
+        Key((u128::from(a) << 64) | u128::from(b))
+    }
 }
 
-fn key_of(e: &ConntrackRepr) -> Key {
-    Key {
-        family: e.family,
-        orig: e.orig.unwrap_or_default(),
-        id: e.id.unwrap_or(0),
-    }
+/// An entry as the cache keeps it: the netlink message of a dump entry (a few hundred
+/// bytes, where the parsed form takes 1.2 KB), read again when listed.
+fn pack(e: &ConntrackRepr) -> Box<[u8]> {
+    use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
+    let mut buf = vec![0u8; e.buffer_len()];
+    let mut w = conntrack_codec::nl::Writer::new(&mut buf);
+    let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
+    let n = match e.emit(&mut w, kind, 0, 0) {
+        Ok(r) => r.end,
+        Err(_) => 0,
+    };
+    buf.truncate(n);
+    buf.into_boxed_slice()
+}
+
+/// The entry [`pack`] kept.
+fn unpack(bytes: &[u8], out: &mut ConntrackRepr) -> bool {
+    let Some(Ok(msg)) = conntrack_codec::nl::Messages::new(bytes).next() else {
+        return false;
+    };
+    conntrack_codec::nfnl::NfMsg::new_checked(msg).is_ok_and(|nf| out.parse_into(&nf).is_ok())
 }
 
 /// Bob Jenkins' lookup2 `jhash2` (the kernel's old `jhash2`), spreading entries over the
@@ -241,7 +267,7 @@ pub fn bucket(e: &ConntrackRepr, size: u32) -> u32 {
 }
 
 struct Object {
-    entry: ConntrackRepr,
+    entry: Box<[u8]>,
     since: i64,
 }
 
@@ -250,6 +276,7 @@ struct Object {
 pub struct HashCache {
     buckets: Vec<Vec<Key>>,
     objects: HashMap<Key, Object>,
+    keys: KeyHasher,
     limit: u32,
     stats: CacheStats,
 }
@@ -260,6 +287,7 @@ impl HashCache {
         HashCache {
             buckets: (0..size.max(1)).map(|_| Vec::new()).collect(),
             objects: HashMap::new(),
+            keys: KeyHasher::default(),
             limit,
             stats: CacheStats::default(),
         }
@@ -276,9 +304,15 @@ impl HashCache {
         let mut e = e.clone();
         e.use_count = None;
         let e = &e;
-        let k = key_of(e);
+        let k = self.keys.key_of(e);
         if let Some(o) = self.objects.get_mut(&k) {
-            overlay(&mut o.entry, e);
+            let mut old = ConntrackRepr::default();
+            if unpack(&o.entry, &mut old) {
+                overlay(&mut old, e);
+                o.entry = pack(&old);
+            } else {
+                o.entry = pack(e);
+            }
             self.stats.upd_ok += 1;
             return;
         }
@@ -294,7 +328,7 @@ impl HashCache {
         self.objects.insert(
             k,
             Object {
-                entry: e.clone(),
+                entry: pack(e),
                 since: now,
             },
         );
@@ -303,7 +337,7 @@ impl HashCache {
 
     /// Removes an entry (a destroy event); false if the cache did not hold it.
     pub fn remove(&mut self, e: &ConntrackRepr) -> bool {
-        let k = key_of(e);
+        let k = self.keys.key_of(e);
         if self.objects.remove(&k).is_none() {
             self.stats.del_fail += 1;
             self.stats.del_fail_enoent += 1;
@@ -327,10 +361,13 @@ impl HashCache {
 
     /// Each entry in bucket order.
     pub fn each(&self, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
+        let mut e = ConntrackRepr::default();
         for list in &self.buckets {
             for k in list {
                 if let Some(o) = self.objects.get(k) {
-                    f(&o.entry, o.since);
+                    if unpack(&o.entry, &mut e) {
+                        f(&e, o.since);
+                    }
                 }
             }
         }
@@ -753,6 +790,7 @@ impl Engine for KernelCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conntrack_codec::ct::Tuple;
 
     fn entry(src: &str, sport: u16, id: u32) -> ConntrackRepr {
         let orig = Tuple::tcp(
