@@ -271,7 +271,8 @@ fn sync_nat_without_nat_status_round_trips() {
     use conntrack_codec::sync::{nta, NtaWriter};
     let mut attrs = [0u8; 96];
     let mut w = NtaWriter::new(&mut attrs);
-    w.attr(nta::IPV4, &[192, 0, 2, 11, 198, 51, 100, 80]).unwrap();
+    w.attr(nta::IPV4, &[192, 0, 2, 11, 198, 51, 100, 80])
+        .unwrap();
     w.u32_be(nta::STATUS, 0x601).unwrap();
     w.u8(nta::L4PROTO, 6).unwrap();
     w.attr(nta::PORT, &[0x75, 0x37, 0, 80]).unwrap();
@@ -328,10 +329,12 @@ fn sync_expectation_group_without_protocol_round_trips() {
     use conntrack_codec::sync::{nta_exp, NtaWriter};
     let mut attrs = [0u8; 96];
     let mut w = NtaWriter::new(&mut attrs);
-    w.attr(nta_exp::MASTER_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1]).unwrap();
+    w.attr(nta_exp::MASTER_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1])
+        .unwrap();
     w.u8(nta_exp::MASTER_L4PROTO, 6).unwrap();
     w.attr(nta_exp::MASTER_PORT, &[0xb1, 0xb6, 0, 21]).unwrap();
-    w.attr(nta_exp::EXPECT_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1]).unwrap();
+    w.attr(nta_exp::EXPECT_IPV4, &[127, 0, 0, 1, 127, 0, 0, 1])
+        .unwrap();
     w.attr(nta_exp::EXPECT_PORT, &[0, 0, 0xc3, 0x50]).unwrap();
     let len = w.len();
     let mut msg = vec![0x13, 0, 0, 0, 0, 0, 0, 1];

@@ -89,4 +89,3 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 }
-

@@ -332,6 +332,8 @@ enum Queue {
 #[derive(Debug)]
 struct Obj {
     key: Key,
+    /// The kernel's id of the entry (`CTA_ID`; 0 unknown), for listings.
+    id: u32,
     expect: bool,
     attrs: Vec<u8>,
     state: ObjState,
@@ -380,6 +382,8 @@ pub struct IntEntry<'a> {
     pub created_ms: u64,
     /// When it last changed (ms).
     pub updated_ms: u64,
+    /// The kernel's id of the entry, when the kernel gave one (listings show it).
+    pub id: Option<u32>,
 }
 
 /// An entry for the kernel (`DisableExternalCache`): what the peer said and its attributes.
@@ -706,6 +710,7 @@ impl Engine {
 
     /// Adds or replaces an internal entry; returns its slot, or `None` when the cache is
     /// full. `fresh` (a NEW event) makes a replaced entry new again.
+    #[allow(clippy::too_many_arguments)]
     fn store(
         &mut self,
         key: Key,
@@ -713,6 +718,7 @@ impl Engine {
         bytes: &[u8],
         now_ms: u64,
         fresh: bool,
+        id: Option<u32>,
     ) -> Option<u32> {
         let epoch = self.epoch;
         let cid = if expect {
@@ -729,6 +735,9 @@ impl Engine {
                 o.attrs.extend_from_slice(bytes);
                 o.updated_ms = now_ms;
                 o.epoch = epoch;
+                if let Some(id) = id {
+                    o.id = id;
+                }
                 if alarm {
                     o.refresh_ms = now_ms + delay;
                 }
@@ -754,6 +763,7 @@ impl Engine {
         };
         let obj = Obj {
             key,
+            id: id.unwrap_or(0),
             expect,
             attrs: bytes.to_vec(),
             state: ObjState::New,
@@ -923,7 +933,7 @@ impl Engine {
                 return Ok(());
             }
         }
-        let Some(slot) = self.store(key, false, bytes, now_ms, fresh) else {
+        let Some(slot) = self.store(key, false, bytes, now_ms, fresh, entry.id) else {
             return Ok(());
         };
         match how {
@@ -1072,7 +1082,8 @@ impl Engine {
             self.kill(CacheId::InternalExp, &key, send);
             return Ok(());
         }
-        let Some(slot) = self.store(key, true, bytes, now_ms, kind == EventKind::New) else {
+        let Some(slot) = self.store(key, true, bytes, now_ms, kind == EventKind::New, exp.id)
+        else {
             return Ok(());
         };
         match how {
@@ -1138,6 +1149,7 @@ impl Engine {
                 expect: o.expect,
                 created_ms: o.created_ms,
                 updated_ms: o.updated_ms,
+                id: (o.id != 0).then_some(o.id),
             })
     }
 
@@ -2003,7 +2015,12 @@ impl Engine {
         // the last number sent, so that losing the end of a burst is noticed (and NACKed)
         // at once rather than a second later.
         let probe = self.cfg.mode == Mode::Ftfw && data_sent;
-        self.next_alive_ms = now_ms + if probe { TAIL_PROBE_MS } else { self.cfg.alive_ms };
+        self.next_alive_ms = now_ms
+            + if probe {
+                TAIL_PROBE_MS
+            } else {
+                self.cfg.alive_ms
+            };
         Some(pos)
     }
 

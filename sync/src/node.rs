@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use conntrack_codec::ct::request::Key as CtKey;
-use conntrack_codec::ct::ConntrackRepr;
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::DumpFilter;
@@ -102,6 +102,11 @@ pub struct NodeStats {
     pub purged: u64,
     /// Times the active link changed.
     pub link_switches: u64,
+    /// Bytes and packets of the flows seen to go away (their counters, when the kernel
+    /// keeps them: `traffic processed` of `conntrackd -s`).
+    pub traffic_bytes: u64,
+    /// See `traffic_bytes`.
+    pub traffic_packets: u64,
 }
 
 /// What a link looks like now, for `conntrackd -s link` and `-s network`.
@@ -152,8 +157,11 @@ impl std::fmt::Display for Notice {
                 "netlink event socket buffer size has been doubled to {n} bytes"
             ),
             Notice::BufferMaxed => f.write_str(
-                "maximum netlink socket buffer size has been reached. We are likely to be \
-                 out of sync with the kernel",
+                "netlink event socket buffer size cannot be doubled further since it will \
+                 exceed NetlinkBufferSizeMaxGrowth. We are likely to be losing events, this \
+                 may lead to unsynchronized replicas. Please, consider increasing netlink \
+                 socket buffer size via NetlinkBufferSize and NetlinkBufferSizeMaxGrowth \
+                 clauses in conntrackd.conf",
             ),
             Notice::Purging => f.write_str("flushing kernel conntrack table (scheduled)"),
         }
@@ -173,6 +181,7 @@ pub struct Node {
     commit: Socket,
     inject: Socket,
     rcvbuf: usize,
+    maxed: bool,
     scratch: Box<ConntrackRepr>,
     buf: Vec<u8>,
     out: Vec<u8>,
@@ -231,7 +240,9 @@ impl Node {
         };
         let events = Events::open(groups).map_err(io_err)?;
         events.set_nonblocking(true).map_err(io_err)?;
-        let rcvbuf = events.set_rcvbuf(cfg.netlink_buffer).map_err(io_err)?;
+        events.set_rcvbuf(cfg.netlink_buffer).map_err(io_err)?;
+        // The size as configured (the kernel reports twice it), doubled after losses.
+        let rcvbuf = cfg.netlink_buffer;
         if cfg.netlink_reliable {
             events.set_reliable(true).map_err(io_err)?;
         }
@@ -258,6 +269,7 @@ impl Node {
             commit,
             inject,
             rcvbuf,
+            maxed: false,
             scratch: Box::default(),
             buf: vec![0; 65536],
             out: vec![0; 65536],
@@ -292,6 +304,49 @@ impl Node {
     /// The settings.
     pub fn config(&self) -> &NodeConfig {
         &self.cfg
+    }
+
+    /// The event socket's buffer size as configured (`NetlinkBufferSize`, doubled after
+    /// each loss up to `NetlinkBufferSizeMaxGrowth`), as conntrackd reports it.
+    pub fn event_buffer(&self) -> usize {
+        self.rcvbuf
+    }
+
+    /// Passes each entry of the kernel's table (in the node's network namespace) to `f`,
+    /// those the filter keeps out left out (`conntrackd -i` without an internal cache).
+    ///
+    /// # Errors
+    /// A socket error.
+    pub fn kernel_entries(&mut self, mut f: impl FnMut(&ConntrackRepr)) -> io::Result<()> {
+        let filter = &self.engine.config().filter;
+        let scratch = &mut *self.scratch;
+        let _ = self
+            .req
+            .list(&DumpFilter::default(), |view| {
+                if scratch.parse_into(view.nf()).is_ok() && filter.accepts(scratch) {
+                    f(scratch);
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(io_err)?;
+        Ok(())
+    }
+
+    /// Flushes the kernel's conntrack table (`conntrackd -F`), and its expectations with
+    /// `expectations`.
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    pub fn flush_kernel(&mut self, conntrack: bool, expectations: bool) -> io::Result<()> {
+        if conntrack {
+            self.req.flush(&DumpFilter::default()).map_err(io_err)?;
+        }
+        if expectations {
+            for family in [2u8, 10] {
+                self.req.exp_flush(family).map_err(io_err)?;
+            }
+        }
+        Ok(())
     }
 
     /// The next thing to log, if any.
@@ -566,6 +621,15 @@ impl Node {
                         self.stats.events_bad += 1;
                         continue;
                     }
+                    if ev.kind == EventKind::Destroy && o == Origin::Kernel {
+                        for c in [self.scratch.counters_orig, self.scratch.counters_reply]
+                            .into_iter()
+                            .flatten()
+                        {
+                            self.stats.traffic_bytes += c.bytes.unwrap_or(0);
+                            self.stats.traffic_packets += c.packets.unwrap_or(0);
+                        }
+                    }
                     if self
                         .engine
                         .ct_event(ev.kind, &self.scratch, o, now)
@@ -592,12 +656,16 @@ impl Node {
             }
         }
         if lost {
-            if self.rcvbuf < self.cfg.netlink_buffer_max {
-                let want = (self.rcvbuf * 2).min(self.cfg.netlink_buffer_max);
-                self.rcvbuf = self.events.set_rcvbuf(want).map_err(io_err)?;
+            // As conntrackd: double the size while it stays within the maximum; say once
+            // that it cannot grow further.
+            let want = self.rcvbuf.saturating_mul(2);
+            if want <= self.cfg.netlink_buffer_max {
+                self.events.set_rcvbuf(want).map_err(io_err)?;
+                self.rcvbuf = want;
                 self.stats.buffer_growths += 1;
-                self.notices.push(Notice::BufferGrown(self.rcvbuf));
-            } else {
+                self.notices.push(Notice::BufferGrown(want));
+            } else if !self.maxed {
+                self.maxed = true;
                 self.notices.push(Notice::BufferMaxed);
             }
             // One resync for a burst of losses: a little later, when the burst that

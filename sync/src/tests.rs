@@ -152,7 +152,7 @@ fn converge(n: u32, faults: Faults, seq_a: u32) -> Pair {
     let mut p = Pair::new(Config::default(), seq_a, 7, faults);
     for i in 0..n {
         p.a.ct_update(&entry(i), p.now).unwrap();
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             p.step();
         }
     }
@@ -227,9 +227,9 @@ fn updates_and_deletes_travel_under_loss() {
     let mut p = converge(1000, faults, 1);
     // Update the mark of the even entries and delete every third.
     for i in 0..1000u32 {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             p.a.ct_destroy(&entry(i)).unwrap();
-        } else if i % 2 == 0 {
+        } else if i.is_multiple_of(2) {
             let mut e = entry(i);
             e.mark = Some(i + 100_000);
             p.a.ct_update(&e, p.now).unwrap();
@@ -237,7 +237,7 @@ fn updates_and_deletes_travel_under_loss() {
     }
     let want: Vec<u32> = (0..1000u32)
         .filter(|i| i % 3 != 0)
-        .map(|i| if i % 2 == 0 { i + 100_000 } else { i })
+        .map(|i| if i.is_multiple_of(2) { i + 100_000 } else { i })
         .collect();
     let mut want_sorted = want.clone();
     want_sorted.sort_unstable();

@@ -45,7 +45,7 @@ fn notrack_sends_once_counts_losses_and_recovers_only_on_request() {
     let mut p = Pair::new(cfg(Mode::Notrack), 10, 20, faults);
     for i in 0..2000 {
         p.a.ct_update(&entry(i), p.now).unwrap();
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             p.step();
         }
     }

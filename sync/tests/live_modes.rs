@@ -76,7 +76,7 @@ fn one_mode(p: &Pair, mode: Mode, transport: Transport, v6: bool, round: u32) {
     let mut upd = Vec::new();
     for (i, e) in ea.iter().enumerate() {
         let i = i as u32;
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             sa.delete(&Key::orig(e.orig.unwrap())).unwrap();
         } else if i % 3 == 1 {
             upd.push(ConntrackRepr {

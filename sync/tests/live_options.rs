@@ -316,7 +316,9 @@ fn startup_resync_asks_the_peer_for_its_table() {
     ca.startup_resync = true;
     let na = spawn(&p.a, ca);
     na.wait_for("B's table in A", 20, |s| s.ext_marks == range(0, 50));
-    nb.wait_for("the RESYNC request seen by B", 5, |s| s.stats.rx_resync == 1);
+    nb.wait_for("the RESYNC request seen by B", 5, |s| {
+        s.stats.rx_resync == 1
+    });
     na.stop();
     nb.stop();
 }

@@ -58,7 +58,7 @@ fn ours_with_ours_loses_nothing_with_30_percent_loss_each_way() {
     let mut upd = Vec::new();
     for (i, e) in ea.iter().enumerate() {
         let i = i as u32;
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             sock.delete(&Key::orig(e.orig.unwrap())).unwrap();
         } else if i % 3 == 1 {
             upd.push(ConntrackRepr {

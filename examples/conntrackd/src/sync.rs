@@ -5,17 +5,18 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use conntrack_codec::ct::{ConntrackRepr, TcpState};
 use conntrack_codec::sync::SyncCt;
 use conntrack_sync::filter::FilterLogic;
 use conntrack_sync::{
-    CacheId, ChannelConfig, ExpectSync, Filter, Mode, Network, Node, NodeConfig, RsEntry, Transport,
+    CacheId, ChannelConfig, ExpectSync, Filter, Mode, Network, Node, NodeConfig, Notice, RsEntry,
+    Transport,
 };
 
 use crate::config::{self, ChannelKind, Config, Logic, SyncMode};
-use crate::engine::{Cache, Commit, Engine, KernelCache, Table};
+use crate::engine::{Cache, Commit, Engine, Table};
 use crate::log::{Logger, Priority};
 use crate::text::{CacheStats, LinkKind, LinkStats, NetworkStats, QueueStats, Runtime, Traffic};
 
@@ -165,15 +166,16 @@ pub fn node_config(conf: &Config) -> Result<NodeConfig, String> {
     Ok(n)
 }
 
-/// The sync node and the internal cache's view.
+/// The sync node: the internal cache (what is listed by `-i`), the external cache, the
+/// links, the kernel's events.
 pub struct SyncEngine {
     node: Node,
-    kernel: KernelCache,
     device: String,
 }
 
 impl SyncEngine {
-    /// Starts the node on the configured links and the kernel view.
+    /// Starts the node on the configured links: subscribes to the kernel's events and
+    /// reads the table into the internal cache.
     ///
     /// # Errors
     /// Sockets that cannot be opened or bound, a failed first dump.
@@ -186,15 +188,15 @@ impl SyncEngine {
             .and_then(|c| c.interface.clone())
             .unwrap_or_default();
         let node = Node::start(cfg)?;
-        let mut kernel = KernelCache::start(conf, log, rt)?;
-        // Entries this process puts into the kernel (commits) are the peer's, not ours:
-        // 1.4.7 ignores the events its own requests cause.
-        kernel.ignore_own_events();
-        Ok(SyncEngine {
-            node,
-            kernel,
-            device,
-        })
+        let size = conf.general.netlink_buffer_size;
+        if size > 0 {
+            log.log(
+                Priority::Notice,
+                &format!("netlink event socket buffer size has been set to {size} bytes"),
+            );
+            rt.buffer_size = size;
+        }
+        Ok(SyncEngine { node, device })
     }
 
     fn external(&self, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
@@ -210,42 +212,100 @@ impl SyncEngine {
             }
         }
     }
+
+    fn internal(&self, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
+        let now_ms = conntrack_sync::now_ms();
+        let now = crate::now_secs();
+        if !self.node.engine().config().internal_cache {
+            // No internal cache: the kernel's table, as 1.4.7's bypass dumps it.
+            if let Ok(mut sock) = conntrack_io::Socket::open() {
+                let filter = &self.node.engine().config().filter;
+                let mut e = ConntrackRepr::default();
+                let _ = sock.list(&conntrack_codec::filter::DumpFilter::default(), |v| {
+                    if e.parse_into(v.nf()).is_ok() && filter.accepts(&e) {
+                        f(&e, now);
+                    }
+                    std::ops::ControlFlow::Continue(())
+                });
+            }
+            return;
+        }
+        let mut r = ConntrackRepr::default();
+        for e in self.node.engine().internal().filter(|e| !e.expect) {
+            if SyncCt::new_checked(e.attrs)
+                .and_then(|v| v.read_into(&mut r))
+                .is_ok()
+            {
+                r.id = e.id;
+                let age = i64::try_from(now_ms.saturating_sub(e.created_ms) / 1000).unwrap_or(0);
+                f(&r, now - age);
+            }
+        }
+    }
+
+    /// The node's counters into the daemon's runtime statistics, its notices into the log.
+    fn report(&mut self, log: &mut Logger, rt: &mut Runtime) {
+        let n = self.node.stats();
+        let s = self.node.engine().stats();
+        let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        rt.events_received = n.events;
+        rt.events_filtered = s.filtered;
+        rt.catch_event_failed = c(n.events_bad);
+        rt.netlink_overrun = c(n.buffer_growths.max(u64::from(n.events_lost > 0)));
+        rt.kernel_table_resync = c(n.kernel_resyncs);
+        rt.buffer_size = c(self.node.event_buffer() as u64);
+        while let Some(notice) = self.node.poll_notice() {
+            let p = match notice {
+                Notice::BufferMaxed => Priority::Warning,
+                Notice::NoLinks => Priority::Error,
+                _ => Priority::Notice,
+            };
+            log.log(p, &notice.to_string());
+        }
+    }
 }
 
 impl Engine for SyncEngine {
     fn fds(&self) -> Vec<RawFd> {
-        self.kernel.fds()
+        self.node.fds().iter().map(|fd| fd.as_raw_fd()).collect()
     }
 
-    fn ready(&mut self, fd: RawFd, log: &mut Logger, rt: &mut Runtime) {
-        self.kernel.ready(fd, log, rt);
-    }
-
-    fn timeout_ms(&self) -> Option<u64> {
-        let k = self.kernel.timeout_ms().unwrap_or(TICK_MS);
-        Some(k.min(TICK_MS))
-    }
-
-    fn tick(&mut self, log: &mut Logger, rt: &mut Runtime) {
-        self.kernel.tick(log, rt);
+    fn ready(&mut self, _fd: RawFd, log: &mut Logger, rt: &mut Runtime) {
+        // A link or the event socket: run the node now rather than at the next tick, so
+        // that a burst of events is read as it comes.
         if let Err(e) = self.node.run_once(0) {
             log.log(Priority::Error, &format!("sync: {e}"));
         }
+        self.report(log, rt);
+    }
+
+    fn timeout_ms(&self) -> Option<u64> {
+        Some(TICK_MS)
+    }
+
+    fn tick(&mut self, log: &mut Logger, rt: &mut Runtime) {
+        if let Err(e) = self.node.run_once(0) {
+            log.log(Priority::Error, &format!("sync: {e}"));
+        }
+        self.report(log, rt);
     }
 
     fn entries(&self, cache: Cache, table: Table, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
         match (cache, table) {
             (_, Table::Expect) => {}
-            (Cache::Internal, _) => self.kernel.entries(Cache::Internal, table, f),
+            (Cache::Internal, _) => self.internal(f),
             (Cache::External, _) => self.external(f),
         }
     }
 
     fn cache_stats(&self, cache: Cache) -> CacheStats {
-        match cache {
-            Cache::Internal => self.kernel.cache_stats(Cache::Internal),
-            Cache::External => {
-                let s = self.node.engine().cache_stats(CacheId::ExternalCt);
+        {
+            let id = match cache {
+                Cache::Internal => CacheId::InternalCt,
+                Cache::External => CacheId::ExternalCt,
+            };
+            {
+                let s = self.node.engine().cache_stats(id);
                 let c = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
                 CacheStats {
                     objects: c(s.objects),
@@ -295,18 +355,20 @@ impl Engine for SyncEngine {
         if cache != Some(Cache::Internal) {
             self.node.engine_mut().flush_external();
         }
-        self.kernel.flush_cache(cache);
     }
 
     fn flush_kernel(&mut self, table: Table) -> io::Result<()> {
-        self.kernel.flush_kernel(table)
+        self.node
+            .flush_kernel(table != Table::Expect, table != Table::Conntrack)
     }
 
     fn resync_kernel(&mut self, table: Table, rt: &mut Runtime) -> io::Result<()> {
         if table != Table::Expect {
             self.node.resync_kernel()?;
         }
-        self.kernel.resync_kernel(table, rt)
+        rt.kernel_table_resync =
+            u32::try_from(self.node.stats().kernel_resyncs).unwrap_or(u32::MAX);
+        Ok(())
     }
 
     fn request_resync(&mut self) {
@@ -362,7 +424,11 @@ impl Engine for SyncEngine {
     }
 
     fn traffic(&self) -> Traffic {
-        self.kernel.traffic()
+        let n = self.node.stats();
+        Traffic {
+            bytes: n.traffic_bytes,
+            packets: n.traffic_packets,
+        }
     }
 
     fn rsqueue(&self) -> (u32, String) {
