@@ -210,29 +210,41 @@ fn conntrack_view_reads_the_last_of_duplicate_nested_names() {
     views_agree(msg);
 }
 
-/// The fuzz target `sync_msg`'s property for conntrack messages: view → model → emit → view
-/// → model gives the same model.
-fn sync_ct_round_trips(datagram: &[u8]) -> usize {
-    use conntrack_codec::sync::{emit_ct, Body, Messages as SyncMessages, SyncCt};
+/// The fuzz target `sync_msg`'s property: for every conntrack or expectation message the
+/// codec accepts, view → model → emit → view → model gives the same model; returns how many
+/// were checked.
+fn sync_round_trips(datagram: &[u8]) -> usize {
+    use conntrack_codec::sync::{emit_ct, emit_exp, Body, Messages as SyncMessages};
+    use conntrack_codec::sync::{SyncCt, SyncExp};
+    fn again(out: &[u8]) -> &[u8] {
+        let m = SyncMessages::new(out).next().unwrap().unwrap();
+        let Body::Data { attrs, .. } = m.body().unwrap() else {
+            panic!("not data")
+        };
+        attrs
+    }
     let mut checked = 0;
     for m in SyncMessages::new(datagram) {
         let Ok(m) = m else { break };
         let Ok(Body::Data { kind, attrs }) = m.body() else {
             continue;
         };
-        if kind.is_expect() {
-            continue;
-        }
-        let Ok(r) = SyncCt::new_checked(attrs).and_then(|v| v.to_repr()) else {
-            continue;
-        };
         let mut out = [0u8; 2048];
-        let n = emit_ct(&mut out, kind, 0, 1, &r).unwrap();
-        let again = SyncMessages::new(&out[..n]).next().unwrap().unwrap();
-        let Body::Data { attrs, .. } = again.body().unwrap() else {
-            panic!("not data")
-        };
-        assert_eq!(SyncCt::new_checked(attrs).unwrap().to_repr().unwrap(), r);
+        if kind.is_expect() {
+            let Ok(e) = SyncExp::new_checked(attrs).and_then(|v| v.to_repr()) else {
+                continue;
+            };
+            let n = emit_exp(&mut out, kind, 0, 1, &e).unwrap();
+            let back = SyncExp::new_checked(again(&out[..n])).unwrap().to_repr();
+            assert_eq!(back.unwrap(), e);
+        } else {
+            let Ok(r) = SyncCt::new_checked(attrs).and_then(|v| v.to_repr()) else {
+                continue;
+            };
+            let n = emit_ct(&mut out, kind, 0, 1, &r).unwrap();
+            let back = SyncCt::new_checked(again(&out[..n])).unwrap().to_repr();
+            assert_eq!(back.unwrap(), r);
+        }
         checked += 1;
     }
     checked
@@ -253,13 +265,13 @@ fn sync_icmp_entry_with_some_fields_round_trips() {
     let mut msg = vec![0x10, 0, 0, 0, 0, 0, 0, 1];
     msg[3] = (8 + len) as u8;
     msg.extend_from_slice(&attrs[..len]);
-    assert_eq!(sync_ct_round_trips(&msg), 1);
+    assert_eq!(sync_round_trips(&msg), 1);
 }
 
 /// The raw input of the finding above (sync messages are big-endian: replayed everywhere).
 #[test]
 fn replay_sync_msg_icmp_partial() {
-    let n = sync_ct_round_trips(include_bytes!("regressions/sync_msg/icmp-partial-828501bd"));
+    let n = sync_round_trips(include_bytes!("regressions/sync_msg/icmp-partial-828501bd"));
     assert!(n >= 1);
 }
 
@@ -282,43 +294,16 @@ fn sync_nat_without_nat_status_round_trips() {
     let mut msg = vec![0x10, 0, 0, 0, 0, 0, 0, 1];
     msg[3] = (8 + len) as u8;
     msg.extend_from_slice(&attrs[..len]);
-    assert_eq!(sync_ct_round_trips(&msg), 1);
+    assert_eq!(sync_round_trips(&msg), 1);
 }
 
 /// The raw input of the finding above.
 #[test]
 fn replay_sync_msg_nat_without_status() {
-    let n = sync_ct_round_trips(include_bytes!(
+    let n = sync_round_trips(include_bytes!(
         "regressions/sync_msg/nat-without-status-35494c9a"
     ));
     assert!(n >= 1);
-}
-
-/// The `sync_msg` property for expectation messages.
-fn sync_exp_round_trips(datagram: &[u8]) -> usize {
-    use conntrack_codec::sync::{emit_exp, Body, Messages as SyncMessages, SyncExp};
-    let mut checked = 0;
-    for m in SyncMessages::new(datagram) {
-        let Ok(m) = m else { break };
-        let Ok(Body::Data { kind, attrs }) = m.body() else {
-            continue;
-        };
-        if !kind.is_expect() {
-            continue;
-        }
-        let Ok(e) = SyncExp::new_checked(attrs).and_then(|v| v.to_repr()) else {
-            continue;
-        };
-        let mut out = [0u8; 2048];
-        let n = emit_exp(&mut out, kind, 0, 1, &e).unwrap();
-        let again = SyncMessages::new(&out[..n]).next().unwrap().unwrap();
-        let Body::Data { attrs, .. } = again.body().unwrap() else {
-            panic!("not data")
-        };
-        assert_eq!(SyncExp::new_checked(attrs).unwrap().to_repr().unwrap(), e);
-        checked += 1;
-    }
-    checked
 }
 
 /// Found by `sync_msg`: an expectation message without the expected tuple's protocol read
@@ -340,13 +325,13 @@ fn sync_expectation_group_without_protocol_round_trips() {
     let mut msg = vec![0x13, 0, 0, 0, 0, 0, 0, 1];
     msg[3] = (8 + len) as u8;
     msg.extend_from_slice(&attrs[..len]);
-    assert_eq!(sync_exp_round_trips(&msg), 1);
+    assert_eq!(sync_round_trips(&msg), 1);
 }
 
 /// The raw input of the finding above.
 #[test]
 fn replay_sync_msg_exp_group_without_proto() {
-    let n = sync_exp_round_trips(include_bytes!(
+    let n = sync_round_trips(include_bytes!(
         "regressions/sync_msg/exp-group-without-proto-4f79923d"
     ));
     assert!(n >= 1);

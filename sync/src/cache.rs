@@ -3,6 +3,7 @@
 //! entry stays small and bounded; the model is rebuilt on demand (dumps, commits).
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+
 use std::net::IpAddr;
 
 use conntrack_codec::ct::{ConntrackRepr, ProtoInfo, Tuple};
@@ -39,16 +40,21 @@ impl KeyHasher {
     }
 
     fn build(&self, parts: &[&[u8]]) -> Key {
-        let mut ha = self.a.build_hasher();
-        let mut hb = self.b.build_hasher();
+        // The parts, each after its length (so that parts of different lengths never
+        // alias), in one buffer; then one SipHash-1-3 pass per half of the key.
+        let mut buf = [0u8; 160];
+        let mut n = 0usize;
         for p in parts {
-            // The length first, so that parts of different lengths never alias.
-            for h in [&mut ha, &mut hb] {
-                h.write_usize(p.len());
-                h.write(p);
-            }
+            let len = p.len().min(255);
+            let Some(dst) = buf.get_mut(n..n + 1 + len) else {
+                break;
+            };
+            dst[0] = len as u8;
+            dst[1..].copy_from_slice(&p[..len]);
+            n += 1 + len;
         }
-        Key((u128::from(ha.finish()) << 64) | u128::from(hb.finish()))
+        let bytes = &buf[..n];
+        Key((u128::from(self.a.hash_one(bytes)) << 64) | u128::from(self.b.hash_one(bytes)))
     }
 
     /// The key of a conntrack entry: addresses, protocol, ports, ICMP fields, zone.
@@ -162,7 +168,7 @@ pub fn commit_request(
     fixed_timeout: Option<u32>,
     window_tracking: bool,
 ) -> ConntrackRepr {
-    use conntrack_codec::ct::{Status, TcpFlags};
+    use conntrack_codec::ct::Status;
     let mut r = entry.clone();
     if let Some(orig) = r.orig {
         r.reply = Some(Tuple {
@@ -185,14 +191,7 @@ pub fn commit_request(
         }
     });
     if !window_tracking {
-        if let Some(ProtoInfo::Tcp(t)) = &mut r.protoinfo {
-            let f = TcpFlags {
-                flags: TcpFlags::BE_LIBERAL,
-                mask: TcpFlags::BE_LIBERAL,
-            };
-            t.flags_orig = Some(f);
-            t.flags_reply = Some(f);
-        }
+        be_liberal(&mut r);
     }
     // A NAT range without addresses or ports means nothing to the kernel.
     for n in [&mut r.nat_src, &mut r.nat_dst] {
@@ -209,7 +208,7 @@ pub fn commit_request(
 /// cannot change), TCP window tracking relaxed unless `window_tracking`. The reply tuple is
 /// left out (the kernel keeps its own).
 pub fn update_request(entry: &ConntrackRepr, window_tracking: bool) -> ConntrackRepr {
-    use conntrack_codec::ct::{Status, TcpFlags};
+    use conntrack_codec::ct::Status;
     let mut r = entry.clone();
     r.reply = None;
     r.nat_src = None;
@@ -220,14 +219,7 @@ pub fn update_request(entry: &ConntrackRepr, window_tracking: bool) -> Conntrack
         .status
         .map(|s| Status(s.0 & !Status::NAT_MASK.0 & !Status::UNCHANGEABLE_MASK.0));
     if !window_tracking {
-        if let Some(ProtoInfo::Tcp(t)) = &mut r.protoinfo {
-            let f = TcpFlags {
-                flags: TcpFlags::BE_LIBERAL,
-                mask: TcpFlags::BE_LIBERAL,
-            };
-            t.flags_orig = Some(f);
-            t.flags_reply = Some(f);
-        }
+        be_liberal(&mut r);
     }
     r
 }
@@ -255,6 +247,20 @@ pub fn exp_commit_request(
         }
     });
     r
+}
+
+/// Turns TCP window tracking off for an entry put into the kernel (`IP_CT_TCP_FLAG_BE_LIBERAL`
+/// both ways): a recovered connection's packets carry sequence numbers the node never saw.
+fn be_liberal(r: &mut ConntrackRepr) {
+    use conntrack_codec::ct::TcpFlags;
+    if let Some(ProtoInfo::Tcp(t)) = &mut r.protoinfo {
+        let f = TcpFlags {
+            flags: TcpFlags::BE_LIBERAL,
+            mask: TcpFlags::BE_LIBERAL,
+        };
+        t.flags_orig = Some(f);
+        t.flags_reply = Some(f);
+    }
 }
 
 /// Whether `a` is one of the addresses of the entry's original tuple.

@@ -429,23 +429,35 @@ impl Node {
                 ControlFlow::Continue(())
             })
             .map_err(io_err)?;
-        if self.engine.config().expectations.enabled() {
-            let engine = &mut self.engine;
-            for family in [2u8, 10] {
-                let _ = self
-                    .req
-                    .exp_list(family, |e| {
-                        match ExpectRepr::try_from(&e) {
-                            Ok(x) if engine.exp_populate(&x, now).is_ok() => {}
-                            _ => bad += 1,
-                        }
-                        ControlFlow::Continue(())
-                    })
-                    .map_err(io_err)?;
-            }
-        }
+        bad += self.dump_expectations(|e, x| e.exp_populate(x, now))?;
         self.stats.events_bad += bad;
         Ok(())
+    }
+
+    /// With `ExpectationSync`, passes each expectation of the kernel to `apply`; returns how
+    /// many did not convert or were refused.
+    fn dump_expectations(
+        &mut self,
+        mut apply: impl FnMut(&mut Engine, &ExpectRepr) -> conntrack_codec::Result<()>,
+    ) -> io::Result<u64> {
+        let mut bad = 0u64;
+        if !self.engine.config().expectations.enabled() {
+            return Ok(0);
+        }
+        let engine = &mut self.engine;
+        for family in [2u8, 10] {
+            let _ = self
+                .req
+                .exp_list(family, |e| {
+                    match ExpectRepr::try_from(&e) {
+                        Ok(x) if apply(engine, &x).is_ok() => {}
+                        _ => bad += 1,
+                    }
+                    ControlFlow::Continue(())
+                })
+                .map_err(io_err)?;
+        }
+        Ok(bad)
     }
 
     /// Reads the kernel's table again (`conntrackd -R`, and after lost events): changed and
@@ -473,21 +485,7 @@ impl Node {
         if !summary.interrupted {
             self.engine.end_kernel_resync();
         }
-        if self.engine.config().expectations.enabled() {
-            let engine = &mut self.engine;
-            for family in [2u8, 10] {
-                let _ = self
-                    .req
-                    .exp_list(family, |e| {
-                        match ExpectRepr::try_from(&e) {
-                            Ok(x) if engine.exp_resync(&x, now).is_ok() => {}
-                            _ => bad += 1,
-                        }
-                        ControlFlow::Continue(())
-                    })
-                    .map_err(io_err)?;
-            }
-        }
+        bad += self.dump_expectations(|e, x| e.exp_resync(x, now))?;
         self.stats.events_bad += bad;
         Ok(())
     }
@@ -594,8 +592,9 @@ impl Node {
         let own = self.commit.portid();
         let injector = self.inject.portid();
         let mut lost = false;
+        // One clock read per batch: the events of a batch are a few milliseconds apart.
+        let now = now_ms();
         for _ in 0..4096 {
-            let now = now_ms();
             let ev = match self.events.try_next() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,

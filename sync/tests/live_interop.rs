@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use conntrack_codec::ct::request::Key;
-use conntrack_sync::{ChannelConfig, Config, Mode, NodeConfig, Transport};
+use conntrack_sync::{Config, Mode, NodeConfig, Transport};
 use support::*;
 
 const N: u32 = 200;
@@ -22,23 +20,7 @@ fn mode_section(mode: Mode) -> &'static str {
 }
 
 fn ours(mode: Mode, transport: Transport, v6: bool, l: &Veth) -> NodeConfig {
-    let (local, peer, iface) = (l.b(v6), l.a(v6), &l.if_b);
-    let ch = match transport {
-        Transport::Udp => {
-            ChannelConfig::udp(SocketAddr::new(local, PORT), SocketAddr::new(peer, PORT))
-        }
-        Transport::Tcp => {
-            ChannelConfig::tcp(SocketAddr::new(local, PORT), SocketAddr::new(peer, PORT))
-        }
-        Transport::Multicast => {
-            let mut c = ChannelConfig::multicast(mcast_group(v6), PORT, iface);
-            if let std::net::IpAddr::V4(a) = local {
-                c.ipv4_interface = Some(a);
-            }
-            c
-        }
-    }
-    .on_interface(iface);
+    let ch = our_channel(transport, v6, l, false);
     let mut cfg = NodeConfig::with_channels(vec![ch]);
     cfg.engine = Config {
         mode,

@@ -5,38 +5,16 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_sync::{ChannelConfig, Config, Mode, NodeConfig, Transport};
+use conntrack_sync::{Config, Mode, NodeConfig, Transport};
 use support::*;
 
 const N: u32 = 300;
 
 /// A node's configuration for `mode` on link `l`, as side A (`a`) or B.
 fn node_cfg(mode: Mode, transport: Transport, v6: bool, l: &Veth, a: bool) -> NodeConfig {
-    let (local, peer, iface) = if a {
-        (l.a(v6), l.b(v6), &l.if_a)
-    } else {
-        (l.b(v6), l.a(v6), &l.if_b)
-    };
-    let ch = match transport {
-        Transport::Udp => {
-            ChannelConfig::udp(SocketAddr::new(local, PORT), SocketAddr::new(peer, PORT))
-        }
-        Transport::Tcp => {
-            ChannelConfig::tcp(SocketAddr::new(local, PORT), SocketAddr::new(peer, PORT))
-        }
-        Transport::Multicast => {
-            let mut c = ChannelConfig::multicast(mcast_group(v6), PORT, iface);
-            if let std::net::IpAddr::V4(a) = local {
-                c.ipv4_interface = Some(a);
-            }
-            c
-        }
-    }
-    .on_interface(iface);
+    let ch = our_channel(transport, v6, l, a);
     let mut cfg = NodeConfig::with_channels(vec![ch]);
     cfg.engine = Config {
         mode,

@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,41 +41,15 @@ fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
         "table ip n {\n chain post { type nat hook postrouting priority 100; }\n \
          chain pre { type nat hook prerouting priority -100; }\n}\n",
     );
-    let dir = std::env::temp_dir().join(format!("ctd-stats-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = dir.to_str().unwrap();
-    let conf = dir.join("ctd.conf");
-    std::fs::write(
-        &conf,
+    // conntrackd stamps its lines in local time: UTC here, so that ours compare.
+    let ctd = Conntrackd::with_conf(&ns, &["TZ=UTC"], |d| {
         format!(
             "Stats {{\n LogFile {d}/stats.log\n Syslog off\n}}\nGeneral {{\n HashSize 8192\n \
              HashLimit 65536\n LogFile {d}/ctd.log\n Syslog off\n LockFile {d}/ctd.lock\n \
              UNIX {{ Path {d}/ctd.ctl }}\n NetlinkBufferSize 2097152\n \
              NetlinkBufferSizeMaxGrowth 8388608\n}}\n"
-        ),
-    )
-    .unwrap();
-    // conntrackd stamps its lines in local time: UTC here, so that ours compare.
-    let mut ctd = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns.name(),
-            "env",
-            "TZ=UTC",
-            "conntrackd",
-            "-C",
-        ])
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let end = Instant::now() + Duration::from_secs(15);
-    while !dir.join("ctd.ctl").exists() {
-        assert!(Instant::now() < end, "conntrackd did not start");
-        thread::sleep(Duration::from_millis(50));
-    }
+        )
+    });
 
     // Ours, in the same namespace, writing (time, line) pairs.
     let path = ns.path();
@@ -116,7 +89,7 @@ fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
         }
     }
     let theirs = loop {
-        let t = std::fs::read_to_string(dir.join("stats.log")).unwrap_or_default();
+        let t = std::fs::read_to_string(ctd.dir.join("stats.log")).unwrap_or_default();
         if t.lines().count() >= FLOWS.len() || Instant::now() > end {
             break t;
         }
@@ -124,8 +97,7 @@ fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
     };
     stop_tx.send(()).unwrap();
     ours.join().unwrap();
-    let _ = ctd.kill();
-    let _ = ctd.wait();
+    drop(ctd);
 
     assert_eq!(mine.len(), FLOWS.len(), "ours: {mine:#?}");
     let theirs: Vec<String> = theirs.lines().map(|l| format!("{l}\n")).collect();
@@ -156,7 +128,6 @@ fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
         FLOWS.len(),
         theirs.concat()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The filters under test: (conntrackd's text, ours).
@@ -242,36 +213,18 @@ fn the_filter_keeps_out_what_conntrackds_keeps_out() {
                 let args: Vec<&str> = std::iter::once("-I").chain(f.split(' ')).collect();
                 ns.run("conntrack", &args);
             }
-            let dir = std::env::temp_dir().join(format!("ctd-filt-{}-{i}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let d = dir.to_str().unwrap();
             let from = if kernelspace {
                 "Kernelspace"
             } else {
                 "Userspace"
             };
-            let conf = dir.join("ctd.conf");
-            std::fs::write(
-                &conf,
+            let ctd = Conntrackd::with_conf(&ns, &[], |d| {
                 format!(
                     "Stats {{\n LogFile off\n}}\nGeneral {{\n HashSize 8192\n HashLimit 65536\n \
                      LogFile {d}/ctd.log\n Syslog off\n LockFile {d}/ctd.lock\n \
                      UNIX {{ Path {d}/ctd.ctl }}\n Filter From {from} {{\n {text}\n }}\n}}\n"
-                ),
-            )
-            .unwrap();
-            let mut ctd = Command::new("ip")
-                .args(["netns", "exec", ns.name(), "conntrackd", "-C"])
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let end = Instant::now() + Duration::from_secs(15);
-            while !dir.join("ctd.ctl").exists() {
-                assert!(Instant::now() < end, "conntrackd did not start");
-                thread::sleep(Duration::from_millis(50));
-            }
+                )
+            });
             let path = ns.path();
             let cfg = StatsConfig {
                 filter: filter.clone(),
@@ -309,12 +262,7 @@ fn the_filter_keeps_out_what_conntrackds_keeps_out() {
                 ns.run("conntrack", &args);
             }
             thread::sleep(Duration::from_millis(800));
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns.name(), "conntrackd", "-C"])
-                .arg(&conf)
-                .arg("-i")
-                .output()
-                .unwrap();
+            let out = ctd.client(&["-i"]);
             let mut theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .filter_map(src_of)
@@ -323,9 +271,7 @@ fn the_filter_keeps_out_what_conntrackds_keeps_out() {
             stop_tx.send(()).unwrap();
             let mine = out_rx.recv().unwrap();
             ours.join().unwrap();
-            let _ = ctd.kill();
-            let _ = ctd.wait();
-            let _ = std::fs::remove_dir_all(&dir);
+            drop(ctd);
             assert_eq!(
                 mine, theirs,
                 "Filter From {from} {{ {text} }}: ours vs conntrackd's cache"

@@ -528,12 +528,7 @@ impl KernelCache {
             None => (None, false),
         };
         let requests = Socket::open().map_err(to_io)?;
-        let device = conf
-            .sync
-            .as_ref()
-            .and_then(|s| s.default_channel())
-            .and_then(|c| c.interface.clone())
-            .unwrap_or_default();
+        let device = conf.default_device();
         let mut k = KernelCache {
             events,
             requests,

@@ -181,12 +181,7 @@ impl SyncEngine {
     /// Sockets that cannot be opened or bound, a failed first dump.
     pub fn start(conf: &Config, log: &mut Logger, rt: &mut Runtime) -> io::Result<SyncEngine> {
         let cfg = node_config(conf).map_err(io::Error::other)?;
-        let device = conf
-            .sync
-            .as_ref()
-            .and_then(|s| s.default_channel())
-            .and_then(|c| c.interface.clone())
-            .unwrap_or_default();
+        let device = conf.default_device();
         let node = Node::start(cfg)?;
         let size = conf.general.netlink_buffer_size;
         if size > 0 {

@@ -21,7 +21,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,7 +29,7 @@ use conntrack_tests::Netns;
 use nix::sched::{setns, CloneFlags};
 
 mod support;
-use support::{ours, stop_daemons, wait_path};
+use support::{ours, stop_daemons, veth_bare as link, wait_path};
 
 const SCRIPT: &str = "/usr/share/doc/conntrackd/examples/sync/primary-backup.sh";
 const LAN_VIP: &str = "192.168.110.1";
@@ -41,19 +40,6 @@ const PORT: u16 = 9000;
 
 fn ip(ns: &Netns, args: &[&str]) {
     ns.run("ip", args);
-}
-
-/// A veth pair from `a` (named `ia`) to `b` (named `ib`), both up.
-fn link(a: &Netns, ia: &str, b: &Netns, ib: &str) {
-    let ok = Command::new("ip")
-        .args(["link", "add", ia, "netns", a.name(), "type", "veth"])
-        .args(["peer", "name", ib, "netns", b.name()])
-        .status()
-        .expect("ip")
-        .success();
-    assert!(ok, "veth {ia}-{ib}");
-    ip(a, &["link", "set", ia, "up"]);
-    ip(b, &["link", "set", ib, "up"]);
 }
 
 /// A firewall's ruleset: forward what conntrack knows, and new connections from the LAN.

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use conntrack_codec::ct::{ConntrackRepr, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::sync::SyncCt;
-use conntrack_sync::{LinkInfo, Node, NodeConfig, NodeStats, Stats, Transport};
+use conntrack_sync::{ChannelConfig, LinkInfo, Node, NodeConfig, NodeStats, Stats, Transport};
 pub use conntrack_tests::Netns;
 use nix::sched::{setns, CloneFlags};
 
@@ -414,6 +414,29 @@ pub fn ctd_channel(transport: Transport, local: IpAddr, peer: IpAddr, iface: &st
     }
 }
 
+/// Our node's link of `transport` on `l`, as side A (`a`) or B: unicast between the two
+/// addresses of the family, or the test group on the interface.
+pub fn our_channel(transport: Transport, v6: bool, l: &Veth, a: bool) -> ChannelConfig {
+    let (local, peer, iface) = if a {
+        (l.a(v6), l.b(v6), &l.if_a)
+    } else {
+        (l.b(v6), l.a(v6), &l.if_b)
+    };
+    let (local_sa, peer_sa) = (SocketAddr::new(local, PORT), SocketAddr::new(peer, PORT));
+    match transport {
+        Transport::Udp => ChannelConfig::udp(local_sa, peer_sa),
+        Transport::Tcp => ChannelConfig::tcp(local_sa, peer_sa),
+        Transport::Multicast => {
+            let mut c = ChannelConfig::multicast(mcast_group(v6), PORT, iface);
+            if let IpAddr::V4(a) = local {
+                c.ipv4_interface = Some(a);
+            }
+            c
+        }
+    }
+    .on_interface(iface)
+}
+
 /// The multicast group the tests use.
 pub fn mcast_group(v6: bool) -> IpAddr {
     if v6 {
@@ -438,20 +461,30 @@ impl Conntrackd {
     /// `Mode FTFW { }`) and `channel` (see [`ctd_channel`]), plus `extra_sync` lines, and
     /// waits for its control socket.
     pub fn start(ns: &Netns, mode_section: &str, channel: &str, extra_sync: &str) -> Conntrackd {
+        Self::with_conf(ns, &[], |d| {
+            format!(
+                "Sync {{\n{mode_section}\n{channel}\n{extra_sync}\n}}\nGeneral {{\n HashSize 8192\n \
+                 HashLimit 262144\n LogFile {d}/ctd.log\n Syslog off\n LockFile {d}/ctd.lock\n \
+                 UNIX {{ Path {d}/ctd.ctl }}\n NetlinkBufferSize 2097152\n \
+                 NetlinkBufferSizeMaxGrowth 8388608\n}}\n"
+            )
+        })
+    }
+
+    /// Starts conntrackd in `ns` (with the `NAME=VALUE` pairs of `env` in its environment)
+    /// with the configuration `text` makes from its directory; the configuration must put
+    /// `LockFile`, `UNIX { Path }` there as `ctd.lock` and `ctd.ctl`. Waits for the
+    /// control socket.
+    pub fn with_conf(ns: &Netns, env: &[&str], text: impl FnOnce(&str) -> String) -> Conntrackd {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ctd-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.to_str().unwrap();
-        let text = format!(
-            "Sync {{\n{mode_section}\n{channel}\n{extra_sync}\n}}\nGeneral {{\n HashSize 8192\n \
-             HashLimit 262144\n LogFile {d}/ctd.log\n Syslog off\n LockFile {d}/ctd.lock\n \
-             UNIX {{ Path {d}/ctd.ctl }}\n NetlinkBufferSize 2097152\n \
-             NetlinkBufferSizeMaxGrowth 8388608\n}}\n"
-        );
         let conf = dir.join("ctd.conf");
-        std::fs::write(&conf, text).unwrap();
+        std::fs::write(&conf, text(dir.to_str().unwrap())).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), "conntrackd", "-C"])
+            .args(["netns", "exec", ns.name(), "env"])
+            .args(env)
+            .args(["conntrackd", "-C"])
             .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

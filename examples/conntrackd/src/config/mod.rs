@@ -382,6 +382,15 @@ pub struct Loaded {
 }
 
 impl Config {
+    /// The interface of the default dedicated link (empty without one).
+    pub fn default_device(&self) -> String {
+        self.sync
+            .as_ref()
+            .and_then(|s| s.default_channel())
+            .and_then(|c| c.interface.clone())
+            .unwrap_or_default()
+    }
+
     /// The options this daemon parses but does not act on yet, one phrase each.
     pub fn not_implemented(&self) -> Vec<String> {
         let mut v = Vec::new();
