@@ -30,10 +30,37 @@
 //! queue. So a loss is reported also when `NETLINK_NO_ENOBUFS` keeps the kernel from
 //! signalling it.
 //!
-//! Requests on the event socket ([`Events::with_socket`]) read the socket too: the request
-//! operations drop the events that arrive while they wait for their answers. Those are
-//! counted, and reported as an [`Event::Lost`] with [`LossCause::Request`]. A second socket
-//! for requests loses nothing and is the recommended way.
+//! # Requests go on a second socket
+//!
+//! A request's answer arrives in the same queue as the events, behind the ones waiting. So
+//! requests made on the event socket ([`Events::with_socket`]) read and drop every event that
+//! arrives before their answers (counted, and reported as an [`Event::Lost`] with
+//! [`LossCause::Request`]); under load that is most of them. Open a second [`Socket`] for
+//! everything you ask the kernel: the events that arrive meanwhile then wait in the event
+//! socket's queue, and only a queue too small for the burst loses any
+//! ([`LossCause::QueueFull`], counted exactly):
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use conntrack_codec::filter::DumpFilter;
+//! use conntrack_io::{Event, Events, Groups, Socket};
+//!
+//! let mut events = Events::open(Groups::CONNTRACK)?; // only events arrive here
+//! let mut requests = Socket::open()?;                // only answers arrive here
+//! // The first view of the table (events queue up on the other socket meanwhile):
+//! requests
+//!     .list(&DumpFilter::default(), |_entry| ControlFlow::Continue(()))?
+//!     .consistent()?;
+//! while let Some(event) = events.next()? {
+//!     if let Event::Lost(lost) = event {
+//!         eprintln!("{lost}"); // always LossCause::QueueFull here: resync
+//!         requests
+//!             .list(&DumpFilter::default(), |_entry| ControlFlow::Continue(()))?
+//!             .consistent()?;
+//!     }
+//! }
+//! # Ok::<(), conntrack_io::Error>(())
+//! ```
 //!
 //! # Example
 //!
@@ -358,12 +385,16 @@ pub struct EventStats {
     pub foreign: u64,
     /// Times the drop counter was read.
     pub drop_checks: u64,
+    /// Times the kernel reported an overrun of the receive queue (`recvmsg` failed with
+    /// `ENOBUFS`; never with `NETLINK_NO_ENOBUFS` on). One overrun may lose many events;
+    /// `conntrack -E` warns once per overrun.
+    pub overruns: u64,
 }
 
 /// A socket subscribed to conntrack and expectation events; see the module documentation.
 ///
-/// A dedicated socket is the recommended way; requests can still be made on it with
-/// [`with_socket`](Events::with_socket), at the cost of the events that arrive meanwhile.
+/// Make requests (dumps, gets, changes) on a second [`Socket`]: requests made on this one
+/// with [`with_socket`](Events::with_socket) drop the events that arrive meanwhile.
 #[derive(Debug)]
 pub struct Events {
     sock: Socket,
@@ -479,7 +510,14 @@ impl Events {
             }) => None,
             Err(e) => return Err(e),
         };
-        let mut events = Events {
+        let mut events = Events::unsubscribed(sock, drops_seen);
+        events.join(groups)?;
+        Ok(events)
+    }
+
+    /// A stream over `sock`, subscribed to nothing yet, with the drop counter's baseline.
+    fn unsubscribed(sock: Socket, drops_seen: Option<u32>) -> Events {
+        Events {
             sock,
             groups: Groups::NONE,
             pos: 0,
@@ -491,9 +529,7 @@ impl Events {
             pending_request_loss: 0,
             pending: None,
             stats: EventStats::default(),
-        };
-        events.join(groups)?;
-        Ok(events)
+        }
     }
 
     /// Subscribes to more groups.
@@ -702,6 +738,7 @@ impl Events {
                     }
                 }
                 Err(Error::Overrun) => {
+                    self.stats.overruns = self.stats.overruns.saturating_add(1);
                     if self.drops_seen.is_none() {
                         return Ok(Step::Lost(self.lost(1, false, LossCause::QueueFull)));
                     }
@@ -824,7 +861,8 @@ impl Events {
 
     /// Sizes the kernel's receive queue for the socket and returns the effective size
     /// (`SO_RCVBUFFORCE`, falling back to `SO_RCVBUF` capped at `net.core.rmem_max` without
-    /// `CAP_NET_ADMIN`; see [`Socket::set_rcvbuf`]).
+    /// `CAP_NET_ADMIN`; see [`Socket::set_rcvbuf`], and [`Socket::set_rcvbuf_report`] to
+    /// learn which one it was).
     ///
     /// The queue is what absorbs bursts: each queued event costs about 1 KiB of it (the
     /// kernel counts a buffer's true size, not the message's 200 to 400 bytes), so the
@@ -909,7 +947,8 @@ impl Events {
     /// reports them as an [`Event::Lost`] with [`LossCause::Request`] (any message forged by
     /// another process and dropped meanwhile is counted with them). The rest of a datagram
     /// not yet handed out is counted the same way, since the requests reuse the receive
-    /// buffer. A second socket for requests loses nothing.
+    /// buffer. Prefer a second [`Socket`] for requests: it loses nothing (see the module
+    /// documentation, "Requests go on a second socket").
     pub fn with_socket<R>(&mut self, f: impl FnOnce(&mut Socket) -> R) -> R {
         let mut unread = 0u64;
         match self.pending.take() {
@@ -956,6 +995,20 @@ impl AsRawFd for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty datagram (Linux 6.18 refuses to send one over netlink, others may) counts as
+    /// one foreign message, like any datagram that is not the kernel's multicast.
+    #[test]
+    fn empty_datagrams_are_counted() {
+        let (forger, to, sock) = crate::ops::tests::forger_and_socket("events");
+        let mut events = Events::unsubscribed(sock, None);
+        for bytes in [&[][..], &[1, 2, 3], &[]] {
+            crate::ops::tests::forge(&forger, &to, bytes);
+        }
+        assert!(events.try_next().expect("try_next").is_none());
+        let stats = events.stats();
+        assert_eq!((stats.received, stats.foreign), (0, 3));
+    }
 
     #[test]
     fn groups_map_to_the_kernel_numbers() {

@@ -164,6 +164,8 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod clock;
+mod connlabels;
 mod conntrack;
 mod error;
 pub mod events;
@@ -172,12 +174,15 @@ mod labels;
 pub mod matching;
 pub mod net;
 mod ops;
+mod progname;
 mod socket;
+mod strerror;
 mod sys;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
+pub use connlabels::Connlabels;
 pub use conntrack::Flushed;
 pub use error::{Error, KernelError, Result};
 pub use events::{
@@ -189,7 +194,9 @@ pub use labels::{load_label_map, LabelFileError, DEFAULT_CONNLABEL_CONF};
 pub use matching::ChangeSummary;
 pub use nix::errno::Errno;
 pub use ops::{Acks, BulkSummary, DumpSummary};
-pub use socket::{Builder, Datagram, SockFilter, Socket};
+pub use progname::Prognames;
+pub use socket::{Builder, Datagram, RcvBuf, SockFilter, Socket};
+pub use strerror::strerror;
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]

@@ -532,6 +532,12 @@ impl Socket {
                     capacity: self.rx.len(),
                 });
             }
+            // A datagram without a single byte (only a process can send one) holds no message
+            // for the handler to count: it is counted here.
+            if d.len == 0 {
+                self.foreign = self.foreign.saturating_add(1);
+                continue;
+            }
             // The whole messages of a truncated datagram are still read: they may end the
             // operation.
             let mut msgs = Messages::new(self.rx.get(..d.len).unwrap_or_default());
@@ -712,5 +718,61 @@ impl<R: FnMut(usize, Result<()>)> Handler for BulkHandler<'_, R> {
 
     fn is_finished(&self) -> bool {
         self.tracker.is_finished()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use nix::sys::socket::{
+        bind, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
+    };
+
+    use super::*;
+
+    /// Two bound Unix datagram sockets standing in for netlink, to feed a [`Socket`]
+    /// datagrams a netlink forger cannot send on Linux 6.18 (an empty one: `ENODATA`). The
+    /// forger's abstract name is long enough for the whole sender address to be read, and
+    /// its bytes give a sender port id that is not the kernel's.
+    pub(crate) fn forger_and_socket(tag: &str) -> (OwnedFd, UnixAddr, Socket) {
+        let open = |name: &str| {
+            let fd = socket(
+                AddressFamily::Unix,
+                SockType::Datagram,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("socket");
+            let addr = UnixAddr::new_abstract(name.as_bytes()).expect("address");
+            bind(fd.as_raw_fd(), &addr).expect("bind");
+            (fd, addr)
+        };
+        let pid = std::process::id();
+        let (ours, to) = open(&format!("conntrack-io-test-{tag}-ours-{pid}"));
+        let (forger, _) = open(&format!("conntrack-io-test-{tag}-forger-{pid}"));
+        (forger, to, Socket::over(ours))
+    }
+
+    pub(crate) fn forge(forger: &OwnedFd, to: &UnixAddr, bytes: &[u8]) {
+        sendto(forger.as_raw_fd(), bytes, to, MsgFlags::empty()).expect("send");
+    }
+
+    #[test]
+    fn request_operations_count_empty_and_malformed_datagrams() {
+        let (forger, to, mut sock) = forger_and_socket("ops");
+        for bytes in [&[][..], &[1, 2, 3], &[]] {
+            forge(&forger, &to, bytes);
+        }
+        let mut h = ExchangeHandler {
+            exchange: Exchange::new(7),
+            on_reply: None::<fn(NfMsg<'_>)>,
+            reply: None,
+            error: None,
+        };
+        let drained = sock.receive(&mut h).expect("receive");
+        assert!(matches!(drained, Drained::Empty { overrun: false }));
+        assert_eq!(sock.foreign_dropped(), 3);
+        assert!(h.error.is_none(), "{:?}", h.error);
     }
 }

@@ -40,6 +40,21 @@ pub struct Datagram {
     pub groups: u32,
 }
 
+/// What [`Socket::set_rcvbuf_report`] obtained.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RcvBuf {
+    /// The size asked for.
+    pub requested: usize,
+    /// The effective size of the receive queue, as `SO_RCVBUF` reads it back (the kernel
+    /// doubles the size it is given, for its bookkeeping).
+    pub effective: usize,
+    /// Whether `SO_RCVBUFFORCE` was accepted. `false`: it was refused (`EPERM`, no
+    /// `CAP_NET_ADMIN` in the initial user namespace) and `SO_RCVBUF` was used instead, which
+    /// caps the size at `net.core.rmem_max`.
+    pub forced: bool,
+}
+
 /// How to open a [`Socket`]: buffer sizes and the acknowledgement options.
 ///
 /// ```no_run
@@ -117,17 +132,7 @@ impl Builder {
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(|e| Error::sys("bind", e))?;
         let local: NetlinkAddr =
             getsockname(fd.as_raw_fd()).map_err(|e| Error::sys("getsockname", e))?;
-        let sock = Socket {
-            fd,
-            portid: local.pid(),
-            seqs: SeqCounter::default(),
-            rx: vec![0; self.recv_buffer].into_boxed_slice(),
-            tx: vec![0; self.send_buffer].into_boxed_slice(),
-            foreign: 0,
-            overruns: 0,
-            kernel_filters: KernelFilters::default(),
-            helper: None,
-        };
+        let sock = Socket::new(fd, local.pid(), self.recv_buffer, self.send_buffer);
         sock.set_ext_ack(self.ext_ack)?;
         sock.set_cap_ack(self.cap_ack)?;
         Ok(sock)
@@ -216,6 +221,33 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A socket over `fd`, bound to `portid`, with its buffers allocated.
+    fn new(fd: OwnedFd, portid: u32, recv_buffer: usize, send_buffer: usize) -> Socket {
+        Socket {
+            fd,
+            portid,
+            seqs: SeqCounter::default(),
+            rx: vec![0; recv_buffer].into_boxed_slice(),
+            tx: vec![0; send_buffer].into_boxed_slice(),
+            foreign: 0,
+            overruns: 0,
+            kernel_filters: KernelFilters::default(),
+            helper: None,
+        }
+    }
+
+    /// A socket over any datagram descriptor (a bound Unix datagram socket), with the
+    /// default buffers: lets unit tests feed datagrams no kernel would send.
+    #[cfg(test)]
+    pub(crate) fn over(fd: OwnedFd) -> Socket {
+        Socket::new(
+            fd,
+            1,
+            Builder::DEFAULT_RECV_BUFFER,
+            Builder::DEFAULT_SEND_BUFFER,
+        )
+    }
+
     /// A [`Builder`] with the defaults, to choose buffer sizes and options.
     pub const fn builder() -> Builder {
         Builder::new()
@@ -362,14 +394,46 @@ impl Socket {
     /// # Errors
     /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
     pub fn set_rcvbuf(&self, bytes: usize) -> Result<usize> {
+        self.set_rcvbuf_report(bytes).map(|r| r.effective)
+    }
+
+    /// Sizes the kernel's receive queue as [`set_rcvbuf`](Socket::set_rcvbuf) does, and
+    /// reports how: the effective size, and whether `SO_RCVBUFFORCE` was accepted or refused
+    /// (then `SO_RCVBUF` was used, and the size is capped at `net.core.rmem_max`).
+    ///
+    /// `SO_RCVBUFFORCE` needs `CAP_NET_ADMIN` in the initial user namespace: a process that
+    /// holds it only in a user namespace of its own (a container's root) is refused, even
+    /// though it may send requests and join the event groups of its network namespace.
+    ///
+    /// ```no_run
+    /// let sock = conntrack_io::Socket::open()?;
+    /// let got = sock.set_rcvbuf_report(32 << 20)?;
+    /// if !got.forced {
+    ///     eprintln!("receive queue capped by net.core.rmem_max: {} bytes", got.effective);
+    /// }
+    /// # Ok::<(), conntrack_io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Sys`] from `setsockopt` or `getsockopt`.
+    pub fn set_rcvbuf_report(&self, bytes: usize) -> Result<RcvBuf> {
+        let requested = bytes;
+        // Clamped, never truncated: see `set_rcvbuf`.
         let bytes = bytes.min(usize::try_from(i32::MAX).unwrap_or(usize::MAX));
-        match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
-            Ok(()) => {}
-            Err(Errno::EPERM) => setsockopt(&self.fd, sockopt::RcvBuf, &bytes)
-                .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", e))?,
+        let forced = match setsockopt(&self.fd, sockopt::RcvBufForce, &bytes) {
+            Ok(()) => true,
+            Err(Errno::EPERM) => {
+                setsockopt(&self.fd, sockopt::RcvBuf, &bytes)
+                    .map_err(|e| Error::sys("setsockopt(SO_RCVBUF)", e))?;
+                false
+            }
             Err(e) => return Err(Error::sys("setsockopt(SO_RCVBUFFORCE)", e)),
-        }
-        self.rcvbuf()
+        };
+        Ok(RcvBuf {
+            requested,
+            effective: self.rcvbuf()?,
+            forced,
+        })
     }
 
     /// The effective size of the kernel's receive queue for this socket (`SO_RCVBUF`).

@@ -2,27 +2,121 @@
 //!
 //! Every live test runs in its own network namespace, created here and removed on drop, so
 //! tests can run in parallel and never touch the host's conntrack table.
+//!
+//! Every command a test runs in a namespace ([`Netns::command`], [`Netns::exec`],
+//! [`Netns::run`]) also runs in a private mount namespace of that [`Netns`], where `/etc` is
+//! an overlay whose `xtables/connlabel.conf` is the tests' own label map ([`LABEL_MAP`]):
+//! conntrack-tools 1.4.7 reads label names only from that fixed path, and our programs read
+//! the same one by default, so both tools see the same names while the host's `/etc` is
+//! never written.
 
 pub mod alloc;
+pub mod cli_golden;
 pub mod scenario;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use conntrack_io::Socket;
 
-/// A network namespace made with `ip netns add`, deleted again on drop.
+/// The label map conntrack-tools 1.4.7 reads (its path is fixed).
+pub const CONNLABEL_CONF: &str = "/etc/xtables/connlabel.conf";
+
+/// The tests' label map: names for bits 0, 5 and 64 (bit 9 and the others stay unnamed). In
+/// every command run through a [`Netns`] it is the content of [`CONNLABEL_CONF`].
+pub const LABEL_MAP: &str = "# the conntrack-rs tests' own label map\n0 zero\n5 five\n64 big\n";
+
+/// [`LABEL_MAP`] as parsed by the codec.
+///
+/// # Panics
+/// Never: the map is a constant that parses (a unit test checks it).
+pub fn label_map() -> conntrack_codec::labels::LabelMap {
+    conntrack_codec::labels::LabelMap::parse(LABEL_MAP).expect("the tests' label map parses")
+}
+
+/// Sets up the private mount namespace of a [`Netns`]; `unshare --mount` runs it with the
+/// scratch directory and the label map as arguments. A tmpfs on the scratch directory holds
+/// the upper layer of an overlay with `xtables/connlabel.conf`; the overlay goes on `/etc`;
+/// then the process waits for its stdin to close. Mounts propagate from the host into the
+/// namespace (so `ip netns del` reaches it) but not back.
+const MOUNT_NS_SCRIPT: &str = r#"set -e
+dir=$1
+mount -t tmpfs -o size=1m,mode=0755 ctrs-etc "$dir"
+mkdir -p "$dir/upper/xtables" "$dir/work"
+printf '%s' "$2" > "$dir/upper/xtables/connlabel.conf"
+mount -t overlay -o "lowerdir=/etc,upperdir=$dir/upper,workdir=$dir/work" ctrs-etc /etc
+echo ready
+exec cat >/dev/null
+"#;
+
+/// The private mount namespace of a [`Netns`], held by a process that exits when its stdin
+/// closes (on drop, or when the test process dies), which ends the namespace.
+#[derive(Debug)]
+struct MountNs {
+    holder: Child,
+    stdin: Option<ChildStdin>,
+    /// The scratch directory: an empty mount point on the host.
+    dir: PathBuf,
+}
+
+impl MountNs {
+    fn new(tag: &str) -> MountNs {
+        let dir = std::env::temp_dir().join(format!("{tag}.etc"));
+        std::fs::create_dir_all(&dir).expect("create the mount namespace's scratch directory");
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "slave", "--", "sh", "-c"])
+            .arg(MOUNT_NS_SCRIPT)
+            .arg("sh")
+            .arg(&dir)
+            .arg(LABEL_MAP)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let stdin = holder.stdin.take();
+        let mut line = String::new();
+        if let Some(out) = holder.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        if line.trim() != "ready" {
+            let mut err = String::new();
+            if let Some(mut e) = holder.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            drop(stdin);
+            let _ = holder.wait();
+            let _ = std::fs::remove_dir(&dir);
+            panic!("cannot set up a private /etc (tmpfs and overlay in a mount namespace): {err}");
+        }
+        MountNs { holder, stdin, dir }
+    }
+}
+
+impl Drop for MountNs {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.holder.wait();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// A network namespace made with `ip netns add`, deleted again on drop, with a private mount
+/// namespace for the commands run in it (see the crate documentation).
 #[derive(Debug)]
 pub struct Netns {
     name: String,
+    mounts: Option<MountNs>,
 }
 
 impl Netns {
     /// Creates a fresh namespace whose name starts with `tag`, with `lo` up.
     ///
     /// # Panics
-    /// If `ip netns add` fails: a live test cannot run without it.
+    /// If `ip netns add` fails, or the private mount namespace cannot be set up: a live test
+    /// cannot run without them.
     pub fn new(tag: &str) -> Netns {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -36,7 +130,8 @@ impl Netns {
             "ip netns add {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let ns = Netns { name };
+        let mut ns = Netns { name, mounts: None };
+        ns.mounts = Some(MountNs::new(&ns.name));
         ns.run("ip", &["link", "set", "lo", "up"]);
         ns
     }
@@ -59,13 +154,30 @@ impl Netns {
         Socket::open_in_netns(self.path()).expect("open socket in namespace")
     }
 
+    /// A command that runs `program` inside the namespace and its private mount namespace
+    /// (where [`CONNLABEL_CONF`] is the tests' label map), in the caller's working directory;
+    /// add arguments and pipes as usual.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = match &self.mounts {
+            Some(m) => {
+                let mut c = Command::new("nsenter");
+                // `--wd=.` opens the working directory before entering, and returns to it.
+                c.arg(format!("--mount=/proc/{}/ns/mnt", m.holder.id()))
+                    .args(["--wd=.", "--", "ip"]);
+                c
+            }
+            None => Command::new("ip"),
+        };
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
     /// Runs a command inside the namespace and returns its output.
     ///
     /// # Panics
     /// If the command cannot be started.
     pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, program])
+        self.command(program)
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("run {program} in {}: {e}", self.name))
@@ -114,6 +226,8 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // The mount namespace goes first: it holds a reference to the network namespace.
+        drop(self.mounts.take());
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
@@ -150,31 +264,82 @@ pub fn raw_dump(sock: &Socket, request: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-/// The label map conntrack-tools 1.4.7 reads (its path is fixed).
-pub const CONNLABEL_CONF: &str = "/etc/xtables/connlabel.conf";
-
-/// Makes sure conntrack-tools has a label map and returns it as parsed by the codec.
-///
-/// If [`CONNLABEL_CONF`] is absent it is created with names for bits 0, 5 and 64 (bit 9 and
-/// others stay unnamed), and left in place for later tests; an existing file is used as it
-/// is. The flag tells whether a map is loaded.
-///
-/// # Panics
-/// If the file cannot be written or read, or does not parse.
-pub fn connlabel_conf() -> (conntrack_codec::labels::LabelMap, bool) {
-    let path = std::path::Path::new(CONNLABEL_CONF);
-    if !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("create /etc/xtables");
-        let text = "# written by the conntrack-rs tests\n0 zero\n5 five\n64 big\n";
-        // Write then rename, so a concurrent reader never sees half a file.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, text).expect("write connlabel.conf");
-        std::fs::rename(&tmp, path).expect("install connlabel.conf");
-    }
-    let text = std::fs::read_to_string(path).expect("read connlabel.conf");
-    let map = conntrack_codec::labels::LabelMap::parse(&text).expect("parse connlabel.conf");
-    (map, true)
+/// A `NETLINK_NETFILTER` socket of a process, as its network namespace's netlink table
+/// (`/proc/PID/net/netlink`) lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetlinkSocket {
+    /// The port id.
+    pub portid: u32,
+    /// The first 32 multicast groups it joined, as a bit mask.
+    pub groups: u32,
+    /// Bytes queued for reading.
+    pub rmem: u64,
+    /// Messages the kernel could not queue (the drop counter).
+    pub drops: u64,
 }
+
+/// The `NETLINK_NETFILTER` sockets process `pid` holds (none if it is gone): the rows of its
+/// namespace's netlink table whose inode is one of its descriptors.
+pub fn netfilter_sockets(pid: u32) -> Vec<NetlinkSocket> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let link = std::fs::read_link(e.ok()?.path()).ok()?;
+                let inode = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
+                Some(inode.to_string())
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[1] != "12" || !inodes.iter().any(|i| i == f[9]) {
+                return None;
+            }
+            Some(NetlinkSocket {
+                portid: f[2].parse().ok()?,
+                groups: u32::from_str_radix(f[3], 16).ok()?,
+                rmem: f[4].parse().ok()?,
+                drops: f[8].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Entry `i` of the load tests: TCP from 10.0.0.0/8 (`10.0.0.0` + `i`) to 192.0.2.1:80,
+/// seen in both directions, ten minutes of timeout.
+pub fn tcp_entry(i: u32) -> conntrack_codec::ct::ConntrackRepr {
+    use conntrack_codec::ct::{ConntrackRepr, Status, Tuple};
+    use std::net::{IpAddr, Ipv4Addr};
+    let t = Tuple::tcp(
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)),
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        40000,
+        80,
+    );
+    ConntrackRepr {
+        orig: Some(t),
+        reply: Some(t.inverted()),
+        status: Some(Status::SEEN_REPLY),
+        timeout: Some(600),
+        ..ConntrackRepr::default()
+    }
+}
+
+/// `setpriv` arguments that run the program after them as user `nobody`, without any
+/// capability: `ns.run("setpriv", &[NOBODY, &[program, ...]].concat())`.
+pub const NOBODY: [&str; 5] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+];
 
 /// The errno of a kernel refusal.
 ///
@@ -184,5 +349,17 @@ pub fn kernel_errno<T: std::fmt::Debug>(r: Result<T, conntrack_io::Error>) -> co
     match r {
         Err(conntrack_io::Error::Kernel(k)) => k.errno,
         other => panic!("expected a kernel error, got {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_label_map_names_bits_0_5_and_64() {
+        let map = super::label_map();
+        assert_eq!(map.name(0), Some("zero"));
+        assert_eq!(map.name(5), Some("five"));
+        assert_eq!(map.name(64), Some("big"));
+        assert_eq!(map.name(9), None);
     }
 }

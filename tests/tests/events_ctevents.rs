@@ -31,7 +31,7 @@ use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::Socket;
-use conntrack_tests::{connlabel_conf, Netns};
+use conntrack_tests::Netns;
 
 fn ctevents_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -56,8 +56,8 @@ struct Listener {
 
 impl Listener {
     fn start(ns: &Netns, name: &str, program: &str, args: &[&str]) -> Listener {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), program])
+        let mut child = ns
+            .command(program)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -106,16 +106,9 @@ impl Listener {
                     self.stderr.lock().unwrap()
                 );
             }
-            let inodes = socket_inodes(pid);
-            let table =
-                std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
-            let subscribed = table.lines().skip(1).any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() >= 10
-                    && f[1] == "12"
-                    && u32::from_str_radix(f[3], 16).is_ok_and(|g| g & groups == groups)
-                    && inodes.contains(&f[9].to_string())
-            });
+            let subscribed = conntrack_tests::netfilter_sockets(pid)
+                .iter()
+                .any(|s| s.groups & groups == groups);
             if subscribed {
                 return;
             }
@@ -154,19 +147,6 @@ impl Listener {
         let stderr = self.stderr.lock().unwrap().clone();
         (self.lines(), stderr, status.code())
     }
-}
-
-/// The socket inodes among the descriptors of `pid`.
-fn socket_inodes(pid: u32) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let link = std::fs::read_link(e.ok()?.path()).ok()?;
-        let s = link.to_str()?;
-        Some(s.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-    })
-    .collect()
 }
 
 fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -332,8 +312,7 @@ fn ctevents_prints_what_conntrack_e_prints() {
     let ns = Netns::new("ctevents");
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
     ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");
-    // Both tools load the same label map.
-    let _ = connlabel_conf();
+    // Both tools load the same label map: the tests' own (see conntrack_tests).
     let rules = std::env::temp_dir().join(format!("{}.nft", ns.name()));
     std::fs::write(&rules, RULES).unwrap();
     ns.run("nft", &["-f", rules.to_str().unwrap()]);
@@ -482,6 +461,10 @@ fn bad_parameters_give_one_line_and_status_2() {
         &["--frobnicate"],
         &["expect", "-p", "tcp"],
         &["stray"],
+        // Sizes a socket option's int cannot hold (the kernel took them as a tiny queue).
+        &["-b", "2147483648"],
+        &["-b", "4294967295"],
+        &["-b", "0"],
     ] {
         let out = Command::new(&ours).args(args).output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();

@@ -11,12 +11,11 @@
 //! The figures (received, lost, queue sizes) are printed; there are no timing assertions.
 //! Live: runs as root, each case in its own throwaway network namespace, one at a time.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Status, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{Event, Events, Groups, LossCause};
 use conntrack_tests::Netns;
@@ -27,23 +26,7 @@ const N: usize = 100_000;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn entries() -> Vec<ConntrackRepr> {
-    (0..N as u32)
-        .map(|i| {
-            let t = Tuple::tcp(
-                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)),
-                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                40000,
-                80,
-            );
-            ConntrackRepr {
-                orig: Some(t),
-                reply: Some(t.inverted()),
-                status: Some(Status::SEEN_REPLY),
-                timeout: Some(600),
-                ..ConntrackRepr::default()
-            }
-        })
-        .collect()
+    (0..N as u32).map(conntrack_tests::tcp_entry).collect()
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -13,25 +13,9 @@ use conntrack_codec::ct::{ConntrackRepr, Tuple};
 use conntrack_tests::Netns;
 
 fn subscribed(pid: u32) -> bool {
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| {
-                let l = std::fs::read_link(e.ok()?.path()).ok()?;
-                Some(
-                    l.to_str()?
-                        .strip_prefix("socket:[")?
-                        .strip_suffix(']')?
-                        .to_string(),
-                )
-            })
-            .collect()
-        })
-        .unwrap_or_default();
-    table.lines().skip(1).any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() >= 10 && f[1] == "12" && f[3] == "00000007" && inodes.iter().any(|i| i == f[9])
-    })
+    conntrack_tests::netfilter_sockets(pid)
+        .iter()
+        .any(|s| s.groups == 0x7)
 }
 
 #[test]
@@ -62,9 +46,8 @@ fn ctevents_tokio_follows_the_table() {
     };
     sock.create(&entry(1)).unwrap();
 
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(&bin)
+    let mut child = ns
+        .command(bin.to_str().expect("utf-8 path"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

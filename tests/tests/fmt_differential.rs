@@ -15,7 +15,7 @@ use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 use conntrack_codec::labels::LabelMap;
 use conntrack_codec::nl::{Messages, Writer};
 use conntrack_tests::scenario::{RULES, TRAFFIC};
-use conntrack_tests::{connlabel_conf, raw_dump, Netns};
+use conntrack_tests::{label_map, raw_dump, Netns};
 
 /// Entries made with `conntrack -I`, so both tools see the same table.
 const INSERTS: &[&str] = &[
@@ -153,14 +153,14 @@ fn theirs(ns: &Netns, option: &str) -> Vec<String> {
 }
 
 fn output_for(option: &str, labels: bool) -> Output {
-    let mut out = conntrack_examples::output_now();
+    let mut out = conntrack_io::clock::output_now();
     for o in option.split(',').filter(|o| !o.is_empty()) {
         match o {
             "extended" => out.extended = true,
             "id" => out.id = true,
             "ktimestamp" => out.ktimestamp = true,
             // `-o timestamp` only prefixes events; a listing ignores it.
-            "timestamp" => out.event_time = Some(conntrack_examples::now_micros()),
+            "timestamp" => out.event_time = Some(conntrack_io::clock::now_micros()),
             "labels" => out.labels = labels,
             "save" => out.style = Style::Save,
             "xml" => out.style = Style::Xml,
@@ -172,7 +172,8 @@ fn output_for(option: &str, labels: bool) -> Output {
 
 #[test]
 fn formatter_matches_conntrack_tools_for_every_option() {
-    let (map, map_loaded) = connlabel_conf();
+    // conntrack -L reads the tests' label map (see conntrack_tests): the same names.
+    let map = label_map();
     let ns = setup();
     let sock = ns.socket();
     let mut req = [0u8; 64];
@@ -203,7 +204,7 @@ fn formatter_matches_conntrack_tools_for_every_option() {
     ];
     let mut report = BTreeMap::new();
     for option in options {
-        let out = output_for(option, map_loaded);
+        let out = output_for(option, true);
         let mine = ours(&entries, &out, &map);
         let tools = theirs(&ns, option);
         assert_eq!(mine.len(), tools.len(), "-o {option}: line counts differ");

@@ -230,7 +230,7 @@ fn every_protocol_in_both_families() {
     let v6s = list_all(&mut sock, &DumpFilter::family(10));
     assert_eq!((v4s.len(), v6s.len()), (7, 7));
     assert!(v4s.iter().all(|e| e.family == 2) && v6s.iter().all(|e| e.family == 10));
-    let out = conntrack_examples::output_now();
+    let out = conntrack_io::clock::output_now();
     let mut ours: Vec<String> = v4s
         .iter()
         .chain(&v6s)

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use conntrack_examples::decode::decode;
-use conntrack_examples::output_now;
+use conntrack_io::clock::output_now;
 
 const USAGE: &str = "usage: ctdecode [FILE]   (reads stdin when FILE is absent or -)";
 

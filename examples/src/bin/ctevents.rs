@@ -3,23 +3,25 @@
 //! classic-BPF program, and reports lost events on stderr with their exact count.
 //!
 //! Run `ctevents --help` for the command line. It needs `CAP_NET_ADMIN`; run it inside a
-//! namespace with `ip netns exec NAME ctevents`.
+//! namespace with `ip netns exec NAME ctevents`. The event loop (signals, the requesting
+//! program's name, the clock of each line) is the one of `conntrack -E`
+//! (`conntrack_cli::events`); this program is its command line and its lines.
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use conntrack_cli::events::{
+    run_loop, write_ct_line, write_exp_line, CtItem, Handler, Next, Settings,
+};
+use conntrack_cli::out::Term;
+use conntrack_cli::parse::Fail;
 use conntrack_codec::ct::{l4proto, ConntrackRepr};
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::bpf::{
     ByteSet, EventFilter, Ipv4Match, Ipv6Match, Logic, MarkMatch, MatchSet,
 };
-use conntrack_codec::fmt::{
-    l4_name, sctp_state_name, tcp_state_name, CtLine, ExpLine, Origin, Output, Userspace,
-};
-use conntrack_codec::labels::LabelMap;
-use conntrack_io::{compile_filter, Error, Event, Events, Groups, Socket};
+use conntrack_codec::fmt::{l4_name, sctp_state_name, tcp_state_name, Output};
+use conntrack_io::{compile_filter, Connlabels, Error, Events, ExpEvent, Groups, Lost, Socket};
 
 const USAGE: &str = "\
 Usage: ctevents [TABLE] [OPTIONS]
@@ -40,7 +42,8 @@ Options:
                           comma-separated (default extended,id; labels names the labels from
                           /etc/xtables/connlabel.conf; userspace does nothing, the suffix is
                           always on)
-  -b, --buffer-size BYTES receive queue size (SO_RCVBUFFORCE, else SO_RCVBUF)
+  -b, --buffer-size BYTES receive queue size, 1 to 2147483647 (SO_RCVBUFFORCE, else
+                          SO_RCVBUF; the kernel caps it)
       --reliable          NETLINK_BROADCAST_ERROR + NETLINK_NO_ENOBUFS, as conntrackd does
   -h, --help              this text
 
@@ -63,10 +66,6 @@ A set of IPv4 networks does not keep IPv6 events out (and the other way round), 
 without the attribute a set reads passes that set (an update without protocol state passes
 --state). Bad parameters give a one-line message and exit status 2.
 ";
-
-/// Events printed, and events lost, for the summary at the end.
-static SHOWN: AtomicU64 = AtomicU64::new(0);
-static LOST: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum Table {
@@ -212,32 +211,202 @@ fn states(list: &str, sctp: bool, set: &mut ByteSet) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
-    let mut args = Args {
-        table: Table::Conntrack,
-        groups: Groups::NONE,
-        extended: true,
-        id: true,
-        timestamp: false,
-        ktimestamp: false,
-        labels: false,
-        buffer: None,
-        reliable: false,
-        filter: Box::default(),
+/// What the options read so far add up to, before the checks at the end.
+struct Parser {
+    args: Args,
+    mask: Option<String>,
+    state_lists: Vec<(String, Logic)>,
+    protos: Vec<u8>,
+    logics: Logics,
+}
+
+/// The filter options, which `!` may negate.
+const FILTER_OPTIONS: &[&str] = &[
+    "-p", "--proto", "-s", "--src", "-d", "--dst", "-m", "--mark", "-w", "--zone", "--state",
+];
+
+impl Parser {
+    /// `-o`: the output flags (the default `extended,id` is replaced).
+    fn output(&mut self, list: &str) -> Result<(), String> {
+        let a = &mut self.args;
+        a.extended = false;
+        a.id = false;
+        for word in list.split(',') {
+            if abbrev(word, "extended") {
+                a.extended = true;
+            } else if abbrev(word, "timestamp") {
+                a.timestamp = true;
+            } else if abbrev(word, "id") {
+                a.id = true;
+            } else if abbrev(word, "ktimestamp") {
+                a.ktimestamp = true;
+            } else if abbrev(word, "labels") {
+                a.labels = true;
+            } else if !abbrev(word, "userspace") {
+                return Err(bad(word, "not an output option of ctevents"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `-b`: a size the kernel's `int` can hold.
+    fn buffer(&mut self, v: &str) -> Result<(), String> {
+        let n = number(v)
+            .filter(|&n| n > 0 && i32::try_from(n).is_ok())
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| bad(v, "not a size from 1 to 2147483647 bytes"))?;
+        self.args.buffer = Some(n);
+        Ok(())
+    }
+
+    /// `-s` or `-d` into the IPv4 or IPv6 set of that side.
+    fn address(&mut self, src: bool, v: &str, logic: Logic) -> Result<(), String> {
+        let f = &mut *self.args.filter;
+        let (v4, v6) = if src {
+            (&mut f.ipv4_src, &mut f.ipv6_src)
+        } else {
+            (&mut f.ipv4_dst, &mut f.ipv6_dst)
+        };
+        let family = network(v, v4, v6, logic)?;
+        let set = match (src, family) {
+            (true, "ipv4") => "-s (IPv4)",
+            (true, _) => "-s (IPv6)",
+            (false, "ipv4") => "-d (IPv4)",
+            (false, _) => "-d (IPv6)",
+        };
+        self.logics.set(set, logic)
+    }
+
+    /// `-m`: a mark, with an optional mask.
+    fn mark(&mut self, v: &str, logic: Logic) -> Result<(), String> {
+        let parse = |s: &str| {
+            number(s)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad(v, "not a 32-bit number"))
+        };
+        let m = match v.split_once('/') {
+            Some((m, mask)) => MarkMatch::masked(parse(m)?, parse(mask)?),
+            None => MarkMatch::exact(parse(v)?),
+        };
+        self.logics.set("-m", logic)?;
+        let set = &mut self.args.filter.mark;
+        set.logic = logic;
+        set.push(m).map_err(|_| bad(v, "too many marks"))
+    }
+
+    /// `-w`: a zone.
+    fn zone(&mut self, v: &str, logic: Logic) -> Result<(), String> {
+        let z = number(v)
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| bad(v, "not a zone from 0 to 65535"))?;
+        self.logics.set("-w", logic)?;
+        let set = &mut self.args.filter.zone;
+        set.logic = logic;
+        set.push(z).map_err(|_| bad(v, "too many zones"))
+    }
+
+    /// A filter option and its value.
+    fn filter(&mut self, opt: &str, v: String, logic: Logic) -> Result<(), String> {
+        match opt {
+            "-p" | "--proto" => {
+                let p = proto(&v)?;
+                self.logics.set("-p", logic)?;
+                self.args.filter.l4proto.logic = logic;
+                self.args.filter.l4proto.insert(p);
+                self.protos.push(p);
+                Ok(())
+            }
+            "-s" | "--src" => self.address(true, &v, logic),
+            "-d" | "--dst" => self.address(false, &v, logic),
+            "-m" | "--mark" => self.mark(&v, logic),
+            "-w" | "--zone" => self.zone(&v, logic),
+            _ => {
+                self.state_lists.push((v, logic));
+                Ok(())
+            }
+        }
+    }
+
+    /// The checks and the sets that need every option: states (TCP, or SCTP when the
+    /// protocol set is SCTP alone), filters only on conntrack events, the event groups.
+    fn finish(mut self) -> Result<Args, String> {
+        let sctp = !self.protos.is_empty() && self.protos.iter().all(|&p| p == l4proto::SCTP);
+        for (list, logic) in std::mem::take(&mut self.state_lists) {
+            let set = if sctp {
+                &mut self.args.filter.sctp_state
+            } else {
+                &mut self.args.filter.tcp_state
+            };
+            self.logics.set("--state", logic)?;
+            set.logic = logic;
+            states(&list, sctp, set)?;
+        }
+        let a = &mut self.args;
+        if a.table == Table::Expect && !a.filter.is_empty() {
+            return Err("bad parameter: filters apply to conntrack events only".into());
+        }
+        a.groups = groups(a.table, self.mask.as_deref())?;
+        Ok(self.args)
+    }
+}
+
+/// The event groups of `-e LIST` (all of them without it).
+fn groups(table: Table, mask: Option<&str>) -> Result<Groups, String> {
+    let (new, update, destroy) = match table {
+        Table::Conntrack => (
+            Groups::CONNTRACK_NEW,
+            Groups::CONNTRACK_UPDATE,
+            Groups::CONNTRACK_DESTROY,
+        ),
+        Table::Expect => (Groups::EXP_NEW, Groups::EXP_UPDATE, Groups::EXP_DESTROY),
     };
-    let mut mask = None;
-    let mut state_lists = Vec::new();
-    let mut protos = Vec::new();
-    let mut logics = Logics::default();
+    let Some(list) = mask else {
+        return Ok(new | update | destroy);
+    };
+    let mut groups = Groups::NONE;
+    for word in list.split(',') {
+        groups |= if abbrev(word, "ALL") {
+            new | update | destroy
+        } else if abbrev(word, "NEW") {
+            new
+        } else if abbrev(word, "UPDATES") {
+            update
+        } else if abbrev(word, "DESTROY") {
+            destroy
+        } else {
+            return Err(bad(word, "not NEW, UPDATES, DESTROY or ALL"));
+        };
+    }
+    Ok(groups)
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
+    let mut p = Parser {
+        args: Args {
+            table: Table::Conntrack,
+            groups: Groups::NONE,
+            extended: true,
+            id: true,
+            timestamp: false,
+            ktimestamp: false,
+            labels: false,
+            buffer: None,
+            reliable: false,
+            filter: Box::default(),
+        },
+        mask: None,
+        state_lists: Vec::new(),
+        protos: Vec::new(),
+        logics: Logics::default(),
+    };
     let mut negate = false;
     let mut first = true;
     while let Some(arg) = it.next() {
         let is_first = std::mem::replace(&mut first, false);
         if arg == "!" {
-            if negate {
+            if std::mem::replace(&mut negate, true) {
                 return Err("bad parameter `!': given twice".into());
             }
-            negate = true;
             continue;
         }
         let logic = if std::mem::take(&mut negate) {
@@ -249,20 +418,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
             Some((o, v)) if o.starts_with("--") => (o.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let filter_option = matches!(
-            opt.as_str(),
-            "-p" | "--proto"
-                | "-s"
-                | "--src"
-                | "-d"
-                | "--dst"
-                | "-m"
-                | "--mark"
-                | "-w"
-                | "--zone"
-                | "--state"
-        );
-        if logic == Logic::Negative && !filter_option {
+        let is_filter = FILTER_OPTIONS.contains(&opt.as_str());
+        if logic == Logic::Negative && !is_filter {
             return Err(format!(
                 "bad parameter `{arg}': `!' goes before a filter option"
             ));
@@ -275,107 +432,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
         };
         match opt.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
-            "conntrack" | "expect" if is_first => {
-                args.table = if opt == "expect" {
-                    Table::Expect
-                } else {
-                    Table::Conntrack
-                };
-            }
-            "-e" | "--event-mask" => mask = Some(value()?),
-            "-o" | "--output" => {
-                let list = value()?;
-                args.extended = false;
-                args.id = false;
-                for word in list.split(',') {
-                    if abbrev(word, "extended") {
-                        args.extended = true;
-                    } else if abbrev(word, "timestamp") {
-                        args.timestamp = true;
-                    } else if abbrev(word, "id") {
-                        args.id = true;
-                    } else if abbrev(word, "ktimestamp") {
-                        args.ktimestamp = true;
-                    } else if abbrev(word, "labels") {
-                        args.labels = true;
-                    } else if !abbrev(word, "userspace") {
-                        return Err(bad(word, "not an output option of ctevents"));
-                    }
-                }
-            }
-            "-b" | "--buffer-size" => {
-                let v = value()?;
-                let n = number(&v)
-                    .and_then(|n| usize::try_from(n).ok())
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| bad(&v, "not a size in bytes"))?;
-                args.buffer = Some(n);
-            }
-            "--reliable" => args.reliable = true,
-            "-p" | "--proto" => {
-                let p = proto(&value()?)?;
-                logics.set("-p", logic)?;
-                args.filter.l4proto.logic = logic;
-                args.filter.l4proto.insert(p);
-                protos.push(p);
-            }
-            "-s" | "--src" => {
-                let f = &mut *args.filter;
-                let family = network(&value()?, &mut f.ipv4_src, &mut f.ipv6_src, logic)?;
-                logics.set(
-                    if family == "ipv4" {
-                        "-s (IPv4)"
-                    } else {
-                        "-s (IPv6)"
-                    },
-                    logic,
-                )?;
-            }
-            "-d" | "--dst" => {
-                let f = &mut *args.filter;
-                let family = network(&value()?, &mut f.ipv4_dst, &mut f.ipv6_dst, logic)?;
-                logics.set(
-                    if family == "ipv4" {
-                        "-d (IPv4)"
-                    } else {
-                        "-d (IPv6)"
-                    },
-                    logic,
-                )?;
-            }
-            "-m" | "--mark" => {
-                let v = value()?;
-                let parse = |s: &str| {
-                    number(s)
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| bad(&v, "not a 32-bit number"))
-                };
-                let m = match v.split_once('/') {
-                    Some((m, mask)) => MarkMatch::masked(parse(m)?, parse(mask)?),
-                    None => MarkMatch::exact(parse(&v)?),
-                };
-                logics.set("-m", logic)?;
-                args.filter.mark.logic = logic;
-                args.filter
-                    .mark
-                    .push(m)
-                    .map_err(|_| bad(&v, "too many marks"))?;
-            }
-            "-w" | "--zone" => {
-                let v = value()?;
-                let z = number(&v)
-                    .and_then(|n| u16::try_from(n).ok())
-                    .ok_or_else(|| bad(&v, "not a zone from 0 to 65535"))?;
-                logics.set("-w", logic)?;
-                args.filter.zone.logic = logic;
-                args.filter
-                    .zone
-                    .push(z)
-                    .map_err(|_| bad(&v, "too many zones"))?;
-            }
-            "--state" => {
-                state_lists.push((value()?, logic));
-            }
+            "conntrack" if is_first => p.args.table = Table::Conntrack,
+            "expect" if is_first => p.args.table = Table::Expect,
+            "-e" | "--event-mask" => p.mask = Some(value()?),
+            "-o" | "--output" => p.output(&value()?)?,
+            "-b" | "--buffer-size" => p.buffer(&value()?)?,
+            "--reliable" => p.args.reliable = true,
+            _ if is_filter => p.filter(&opt, value()?, logic)?,
             _ if opt.starts_with('-') => return Err(format!("unknown option `{opt}'")),
             _ => return Err(bad(&opt, "unexpected argument")),
         }
@@ -383,168 +446,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
     if negate {
         return Err("bad parameter `!': no filter option follows".into());
     }
-    // States are TCP states, unless the protocol set is SCTP alone.
-    let sctp = protos.iter().all(|&p| p == l4proto::SCTP) && !protos.is_empty();
-    for (list, logic) in state_lists {
-        let set = if sctp {
-            &mut args.filter.sctp_state
-        } else {
-            &mut args.filter.tcp_state
-        };
-        logics.set("--state", logic)?;
-        set.logic = logic;
-        states(&list, sctp, set)?;
-    }
-    if args.table == Table::Expect && !args.filter.is_empty() {
-        return Err("bad parameter: filters apply to conntrack events only".into());
-    }
-    let (new, update, destroy) = match args.table {
-        Table::Conntrack => (
-            Groups::CONNTRACK_NEW,
-            Groups::CONNTRACK_UPDATE,
-            Groups::CONNTRACK_DESTROY,
-        ),
-        Table::Expect => (Groups::EXP_NEW, Groups::EXP_UPDATE, Groups::EXP_DESTROY),
-    };
-    match mask {
-        None => args.groups = new | update | destroy,
-        Some(list) => {
-            for word in list.split(',') {
-                args.groups |= if abbrev(word, "ALL") {
-                    new | update | destroy
-                } else if abbrev(word, "NEW") {
-                    new
-                } else if abbrev(word, "UPDATES") {
-                    update
-                } else if abbrev(word, "DESTROY") {
-                    destroy
-                } else {
-                    return Err(bad(word, "not NEW, UPDATES, DESTROY or ALL"));
-                };
-            }
-        }
-    }
-    Ok(Parsed::Run(args))
-}
-
-/// The program names of requesting sockets, looked up in /proc as conntrack-tools 1.4.7 does:
-/// the socket's inode from `/proc/net/netlink` (protocol 12 and the port id), then the
-/// process holding `socket:[INODE]` among its descriptors, `/proc/PORTID/fd` first, and its
-/// name from `/proc/PID/stat`. The last answer is kept for the same port id and inode.
-#[derive(Default)]
-struct Prognames {
-    last: Option<(u32, u64, Option<String>)>,
-}
-
-impl Prognames {
-    fn get(&mut self, portid: u32) -> Option<String> {
-        let inode = netlink_inode(portid)?;
-        if let Some((p, i, name)) = &self.last {
-            if *p == portid && *i == inode {
-                return name.clone();
-            }
-        }
-        let name = name_by_portid(portid, inode);
-        self.last = Some((portid, inode, name.clone()));
-        name
-    }
-}
-
-/// The inode of the `NETLINK_NETFILTER` socket with port id `portid`.
-fn netlink_inode(portid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/netlink").ok()?;
-    text.lines().skip(1).find_map(|line| {
-        // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let protocol: i32 = f.get(1)?.parse().ok()?;
-        let pid: u32 = f.get(2)?.parse().ok()?;
-        let inode: u64 = f.get(9)?.parse().ok()?;
-        (protocol == 12 && pid == portid).then_some(inode)
-    })
-}
-
-fn name_by_portid(portid: u32, inode: u64) -> Option<String> {
-    // Most programs' first netlink socket has their process id as port id.
-    if let Some(name) = name_if_holds(u64::from(portid), inode) {
-        return Some(name);
-    }
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|&pid| pid > 1 && pid != u64::from(portid))
-        .find_map(|pid| name_if_holds(pid, inode))
-}
-
-/// The name of process `pid` if one of its descriptors is socket `inode`.
-fn name_if_holds(pid: u64, inode: u64) -> Option<String> {
-    let target = format!("socket:[{inode}]");
-    let holds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(Result::ok)
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
-    if !holds {
-        return None;
-    }
-    // `PID (COMM) STATE ...`: the name runs to the first `)`.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.split_once('(')?;
-    let name = rest.split(')').next()?;
-    (!name.is_empty()).then(|| name.to_string())
-}
-
-/// Waits for SIGINT or SIGTERM on a thread of its own, then ends the program: once the
-/// handlers are installed it says so on `ready`.
-fn on_signal_exit(table: Table, ready: std::sync::mpsc::Sender<std::io::Result<()>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    rt.block_on(async {
-        let (mut int, mut term) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(i), Ok(t)) => (i, t),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
-        std::future::poll_fn(|cx| {
-            if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-    });
-    // Every line is flushed while the lock is held: taking it waits for the line being
-    // written, if any, and keeps the main thread from starting another.
-    let _stdout = std::io::stdout().lock();
-    let what = match table {
-        Table::Conntrack => "flow events",
-        Table::Expect => "expectation events",
-    };
-    let lost = LOST.load(Ordering::Relaxed);
-    let lost = if lost > 0 {
-        format!(" ({lost} lost)")
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "ctevents: {} {what} have been shown{lost}.",
-        SHOWN.load(Ordering::Relaxed)
-    );
-    std::process::exit(0);
+    p.finish().map(Parsed::Run)
 }
 
 fn open(args: &Args) -> Result<Events, Error> {
@@ -555,8 +457,13 @@ fn open(args: &Args) -> Result<Events, Error> {
     }
     let events = Events::subscribe(sock, args.groups)?;
     if let Some(bytes) = args.buffer {
-        let got = events.set_rcvbuf(bytes)?;
-        eprintln!("ctevents: receive queue of {got} bytes");
+        let got = events.socket().set_rcvbuf_report(bytes)?;
+        let how = if got.forced {
+            ""
+        } else {
+            " (SO_RCVBUFFORCE refused: SO_RCVBUF, capped at net.core.rmem_max)"
+        };
+        eprintln!("ctevents: receive queue of {} bytes{how}", got.effective);
     }
     if args.reliable {
         events.set_reliable(true)?;
@@ -564,7 +471,64 @@ fn open(args: &Args) -> Result<Events, Error> {
     Ok(events)
 }
 
+/// The lines of `ctevents`: `conntrack -E`'s, and its loss reports.
+struct Lines {
+    labels: Option<Connlabels>,
+}
+
+impl Handler for Lines {
+    fn conntrack(&mut self, item: CtItem<'_, '_>, line: &mut String) -> Next {
+        let labels = self.labels.as_ref();
+        match ConntrackRepr::try_from(&item.event.entry) {
+            Ok(entry) => {
+                let (kind, out) = (item.event.kind, item.out);
+                write_ct_line(line, &entry, kind, out, labels, item.userspace);
+                Next::Print
+            }
+            Err(e) => {
+                eprintln!("ctevents: malformed event: {e}");
+                Next::Skip
+            }
+        }
+    }
+
+    fn expect(&mut self, event: &ExpEvent<'_>, out: &Output, line: &mut String) -> Next {
+        match write_exp_line(line, event, out) {
+            Ok(()) => Next::Print,
+            Err(e) => {
+                eprintln!("ctevents: malformed event: {e}");
+                Next::Skip
+            }
+        }
+    }
+
+    fn lost(&mut self, report: Option<&Lost>, _overruns: u64, err: &mut dyn Write) -> Next {
+        // The drop counter says how many; the overruns that come with them add nothing.
+        if let Some(lost) = report {
+            let at_least = if lost.exact { "" } else { "at least " };
+            let events = if lost.count == 1 { "event" } else { "events" };
+            let _ = writeln!(
+                err,
+                "ctevents: {at_least}{} {events} lost ({} in total); resynchronise with a dump",
+                lost.count, lost.total
+            );
+        }
+        Next::Skip
+    }
+
+    fn error(&mut self, error: &Error, err: &mut dyn Write) -> Next {
+        match error {
+            Error::Codec { .. } | Error::Truncated { .. } => {
+                let _ = writeln!(err, "ctevents: {error}");
+                Next::Skip
+            }
+            e => Next::Stop(Fail::other(e.to_string())),
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    conntrack_cli::signals::default_sigpipe();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Help) => {
             print!("{USAGE}");
@@ -576,31 +540,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let table = args.table;
-    std::thread::spawn(move || on_signal_exit(table, ready_tx));
-    match ready_rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("ctevents: cannot catch signals: {e}");
-            return ExitCode::from(1);
-        }
-        Err(_) => {
-            eprintln!("ctevents: cannot catch signals");
-            return ExitCode::from(1);
-        }
-    }
-    let mut events = match open(&args) {
+    let events = match open(&args) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ctevents: {e}");
             return ExitCode::from(1);
         }
     };
-    // As conntrack-tools: labels are printed only with `-o labels` and a label map.
-    let labels: Option<LabelMap> = if args.labels {
-        match conntrack_io::load_label_map(conntrack_io::DEFAULT_CONNLABEL_CONF) {
-            Ok(map) => Some(map),
+    // As conntrack-tools: labels are printed only with `-o labels` and a label map, read as
+    // libnetfilter_conntrack reads it.
+    let labels = if args.labels {
+        match Connlabels::load(conntrack_io::DEFAULT_CONNLABEL_CONF) {
+            Ok(Some(map)) => Some(map),
+            Ok(None) => {
+                eprintln!("ctevents: no labels printed: no label in the label map");
+                None
+            }
             Err(e) => {
                 eprintln!("ctevents: no labels printed: {e}");
                 None
@@ -609,86 +564,72 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let mut prognames = Prognames::default();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let mut out = Output {
+    let what = match args.table {
+        Table::Conntrack => "flow events",
+        Table::Expect => "expectation events",
+    };
+    let settings = Settings {
+        out: Output {
             extended: args.extended,
             id: args.id,
             ktimestamp: args.ktimestamp,
             labels: labels.is_some(),
-            ..conntrack_examples::output_now()
-        };
-        if args.timestamp {
-            out.event_time = Some(conntrack_examples::now_micros());
+            ..Output::default()
+        },
+        xml: None,
+        timestamp: args.timestamp,
+        summary: Box::new(move |shown, lost| {
+            let lost = if lost > 0 {
+                format!(" ({lost} lost)")
+            } else {
+                String::new()
+            };
+            format!("ctevents: {shown} {what} have been shown{lost}.")
+        }),
+    };
+    let mut lines = Lines { labels };
+    match run_loop(events, settings, Term::process(), &mut lines) {
+        Ok((_, fail)) => {
+            eprintln!("ctevents: {}", String::from_utf8_lossy(&fail.msg));
+            ExitCode::from(1)
         }
-        let printed = match events.next() {
-            Ok(Some(Event::Conntrack(ev))) => match ConntrackRepr::try_from(&ev.entry) {
-                Ok(entry) => {
-                    let progname = (ev.portid != 0).then(|| prognames.get(ev.portid));
-                    let userspace = progname.as_ref().map(|p| Userspace {
-                        portid: ev.portid,
-                        progname: p.as_deref(),
-                    });
-                    let origin = Origin::Event(ev.kind);
-                    let l = match &labels {
-                        Some(map) => CtLine::new(&entry, origin, &out, map)
-                            .userspace(userspace)
-                            .to_string(),
-                        None => CtLine::new(&entry, origin, &out, &())
-                            .userspace(userspace)
-                            .to_string(),
-                    };
-                    line.push_str(&l);
-                    true
-                }
-                Err(e) => {
-                    eprintln!("ctevents: malformed event: {e}");
-                    false
-                }
-            },
-            Ok(Some(Event::Expect(ev))) => match ExpectRepr::try_from(&ev.exp) {
-                Ok(exp) => {
-                    line.push_str(&ExpLine::new(&exp, Some(ev.kind), &out).to_string());
-                    true
-                }
-                Err(e) => {
-                    eprintln!("ctevents: malformed event: {e}");
-                    false
-                }
-            },
-            Ok(Some(Event::Lost(lost))) => {
-                LOST.store(lost.total, Ordering::Relaxed);
-                let at_least = if lost.exact { "" } else { "at least " };
-                let events = if lost.count == 1 { "event" } else { "events" };
-                eprintln!(
-                    "ctevents: {at_least}{} {events} lost ({} in total); resynchronise with a dump",
-                    lost.count, lost.total
-                );
-                false
-            }
-            Ok(None) => false,
-            Err(e @ (Error::Codec { .. } | Error::Truncated { .. })) => {
-                eprintln!("ctevents: {e}");
-                false
-            }
-            Err(e) => {
-                eprintln!("ctevents: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        if printed {
-            let stdout = std::io::stdout();
-            let mut stdout = stdout.lock();
-            if writeln!(stdout, "{line}")
-                .and_then(|()| stdout.flush())
-                .is_err()
-            {
-                // The reader went away (a closed pipe): nothing more to do.
-                return ExitCode::SUCCESS;
-            }
-            SHOWN.fetch_add(1, Ordering::Relaxed);
+        Err((_, e)) => {
+            eprintln!("ctevents: cannot catch signals: {e}");
+            ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn sizes_that_do_not_fit_an_int_are_refused() {
+        for size in ["2147483648", "4294967295", "0", "0x80000000", "-1"] {
+            let e = parse(&["-b", size]).err().expect("refused");
+            assert!(e.contains("not a size from 1 to 2147483647 bytes"), "{e}");
+        }
+        match parse(&["-b", "2147483647"]) {
+            Ok(Parsed::Run(a)) => assert_eq!(a.buffer, Some(2_147_483_647)),
+            _ => panic!("2147483647 fits"),
+        }
+    }
+
+    #[test]
+    fn filters_and_their_negation() {
+        let Ok(Parsed::Run(a)) = parse(&["-p", "sctp", "--state", "ESTABLISHED", "!", "-w", "3"])
+        else {
+            panic!("parses");
+        };
+        assert!(a.filter.sctp_state.contains(4));
+        assert_eq!(a.filter.zone.logic, Logic::Negative);
+        assert!(parse(&["-p", "tcp", "!", "-p", "udp"]).is_err());
+        assert!(parse(&["expect", "-p", "tcp"]).is_err());
+        assert!(parse(&["!", "-b", "1"]).is_err());
     }
 }

@@ -55,7 +55,7 @@ async fn run() -> Result<(), BoxError> {
 
     let out = conntrack_codec::fmt::Output {
         extended: true,
-        ..conntrack_examples::output_now()
+        ..conntrack_io::clock::output_now()
     };
     loop {
         // The next event, or a signal to stop.

@@ -1,5 +1,8 @@
 //! `ctlist`: lists this machine's conntrack table, one entry per line, as `conntrack -L`
 //! prints it, with the same summary line on stderr. The smallest complete use of the crates.
+//!
+//! It takes no argument but `-h`/`--help`; anything else is a bad parameter (exit status 2).
+//! A closed standard output kills it with SIGPIPE, as it does `conntrack`.
 
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
@@ -10,7 +13,27 @@ use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::fmt::{CtLine, Origin};
 use conntrack_io::Socket;
 
+const USAGE: &str = "usage: ctlist   (lists the conntrack table as `conntrack -L` does)";
+
 fn main() -> ExitCode {
+    conntrack_cli::signals::default_sigpipe();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let help = |a: &std::ffi::OsString| a == "-h" || a == "--help";
+    match args.as_slice() {
+        [] => {}
+        [a] if help(a) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [first, rest @ ..] => {
+            let bad = if help(first) { &rest[0] } else { first };
+            eprintln!(
+                "ctlist: unexpected argument `{}'\n{USAGE}",
+                bad.to_string_lossy()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let mut sock = match Socket::open() {
         Ok(s) => s,
         Err(e) => {
@@ -18,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let out = conntrack_examples::output_now();
+    let out = conntrack_io::clock::output_now();
     let stdout = std::io::stdout();
     let mut stdout = BufWriter::new(stdout.lock());
     let mut shown = 0u64;
