@@ -1,7 +1,7 @@
-//! The daemon's engine in sync mode: `conntrack-sync`'s [`Node`] (FTFW over UDP, the
-//! external cache, the bulk commit) behind the daemon's [`Engine`] trait, with the internal
-//! cache listed from [`KernelCache`] so that `-i` shows the kernel's entries exactly as
-//! 1.4.7 does (the sync engine keeps only the attributes it sends).
+//! The daemon's engine in sync mode: `conntrack-sync`'s [`Node`] (the mode, the links, the
+//! internal and external caches, the commit) behind the daemon's [`Engine`] trait. The node
+//! is the daemon's only reader of kernel events: `-i` lists its internal cache (with the
+//! kernel's ids), or the kernel's table when the internal cache is disabled, as 1.4.7 does.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
