@@ -179,17 +179,7 @@ pub fn commit_request(
     r.status = Some(Status(
         r.status.map_or(0, |s| s.0) & !Status::EXPECTED.0 & !Status::UNCHANGEABLE_MASK.0,
     ));
-    r.timeout = Some(match fixed_timeout {
-        Some(t) => t,
-        None => {
-            let left = i64::from(r.timeout.unwrap_or(60)) - elapsed as i64;
-            if left <= 0 {
-                60
-            } else {
-                left as u32
-            }
-        }
-    });
+    r.timeout = Some(commit_timeout(r.timeout, elapsed, fixed_timeout));
     if !window_tracking {
         be_liberal(&mut r);
     }
@@ -235,18 +225,22 @@ pub fn exp_commit_request(
 ) -> conntrack_codec::exp::ExpectRepr {
     let mut r = exp.clone();
     r.id = None;
-    r.timeout = Some(match fixed_timeout {
-        Some(t) => t,
-        None => {
-            let left = i64::from(r.timeout.unwrap_or(60)) - elapsed as i64;
-            if left <= 0 {
-                60
-            } else {
-                left as u32
-            }
-        }
-    });
+    r.timeout = Some(commit_timeout(r.timeout, elapsed, fixed_timeout));
     r
+}
+
+/// The timeout of a committed entry or expectation: `fixed_timeout` (`CommitTimeout`), else
+/// what is left of its own `timeout` `elapsed` seconds after its last update (60 if it had
+/// none or nothing is left).
+fn commit_timeout(timeout: Option<u32>, elapsed: u64, fixed_timeout: Option<u32>) -> u32 {
+    if let Some(t) = fixed_timeout {
+        return t;
+    }
+    let left = u64::from(timeout.unwrap_or(60)).saturating_sub(elapsed);
+    match u32::try_from(left) {
+        Ok(t) if t > 0 => t,
+        _ => 60,
+    }
 }
 
 /// Turns TCP window tracking off for an entry put into the kernel (`IP_CT_TCP_FLAG_BE_LIBERAL`

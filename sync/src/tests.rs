@@ -409,3 +409,27 @@ fn hello_handshake_and_a_restarted_peer() {
     assert!(p.a.stats().rx_hello >= 1);
     assert_eq!(p.a.stats().rx_resync, 1);
 }
+
+#[test]
+fn committed_timeouts_are_what_is_left_or_commit_timeout() {
+    use crate::cache::{commit_request, exp_commit_request};
+    let e = entry(1); // timeout 300
+    assert_eq!(commit_request(&e, 100, None, false).timeout, Some(200));
+    assert_eq!(commit_request(&e, 300, None, false).timeout, Some(60));
+    assert_eq!(commit_request(&e, u64::MAX, None, false).timeout, Some(60));
+    assert_eq!(commit_request(&e, 100, Some(7), false).timeout, Some(7));
+    let none = ConntrackRepr {
+        timeout: None,
+        ..entry(2)
+    };
+    assert_eq!(commit_request(&none, 0, None, false).timeout, Some(60));
+    let x = conntrack_codec::exp::ExpectRepr {
+        timeout: Some(30),
+        id: Some(9),
+        ..Default::default()
+    };
+    let c = exp_commit_request(&x, 10, None);
+    assert_eq!((c.timeout, c.id), (Some(20), None));
+    assert_eq!(exp_commit_request(&x, 40, None).timeout, Some(60));
+    assert_eq!(exp_commit_request(&x, 0, Some(5)).timeout, Some(5));
+}
