@@ -5,7 +5,7 @@
 //! belongs in this list.
 
 use crate::labels::LabelMap;
-use crate::{ct, exp, filter, fmt, nfnl, nl, session, Error};
+use crate::{ct, exp, filter, fmt, nfnl, nl, session, sync, Error};
 
 const fn format<T: defmt::Format + ?Sized>() {}
 
@@ -84,6 +84,7 @@ const _: () = {
     format::<filter::FilterFlags>();
 
     format::<fmt::Addr>();
+    format::<fmt::Ctime>();
     format::<fmt::CtLine<'static, LabelMap>>();
     format::<fmt::CtLine<'static, dyn crate::labels::LabelNames>>();
     format::<fmt::ExpLine<'static>>();
@@ -93,6 +94,18 @@ const _: () = {
     format::<fmt::StatsCpuLine<'static>>();
     format::<fmt::Style>();
     format::<fmt::Userspace<'static>>();
+
+    format::<sync::Header>();
+    format::<sync::Messages<'static>>();
+    format::<sync::Message<'static>>();
+    format::<sync::DataKind>();
+    format::<sync::Body<'static>>();
+    format::<sync::Control>();
+    format::<sync::NtaAttr<'static>>();
+    format::<sync::NtaAttrs<'static>>();
+    format::<sync::NtaWriter<'static>>();
+    format::<sync::SyncCt<'static>>();
+    format::<sync::SyncExp<'static>>();
 
     format::<LabelMap>();
     format::<crate::labels::LabelMapError>();

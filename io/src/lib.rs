@@ -175,6 +175,7 @@ pub mod events;
 pub mod filtering;
 mod labels;
 pub mod matching;
+pub mod net;
 mod ops;
 mod progname;
 pub mod receiver;

@@ -112,6 +112,60 @@ pub(crate) fn drops(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     }
 }
 
+/// `struct ifreq` as the kernel reads it: the name, then a union whose first bytes hold the
+/// answer (`ifr_mtu`, an `int`; `ifr_flags`, a `short`). 40 bytes, the size on 64-bit
+/// targets and more than the 32 bytes of 32-bit ones.
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    data: [u8; 24],
+}
+
+/// `SIOCGIFMTU` or `SIOCGIFFLAGS` on a throwaway datagram socket of the calling thread's
+/// network namespace; returns the first four bytes of the answer.
+fn if_ioctl(name: &str, request: libc::c_ulong) -> Result<[u8; 4], Errno> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= 16 || bytes.contains(&0) {
+        return Err(Errno::ENODEV);
+    }
+    let mut req = IfReq {
+        name: [0; 16],
+        data: [0; 24],
+    };
+    if let Some(dst) = req.name.get_mut(..bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+    let fd = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // The request constants are `c_ulong`; `ioctl` takes an `int` on musl.
+    #[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
+    let request = request as libc::Ioctl;
+    // SAFETY: `req` is a live local of at least `sizeof(struct ifreq)` bytes holding a
+    // NUL-terminated name; the kernel reads and writes only within it during the call, and
+    // `fd` stays open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut req as *mut IfReq) };
+    Errno::result(rc)?;
+    let mut out = [0u8; 4];
+    out.copy_from_slice(req.data.get(..4).ok_or(Errno::EINVAL)?);
+    Ok(out)
+}
+
+/// An interface's MTU (`SIOCGIFMTU`).
+pub(crate) fn if_mtu(name: &str) -> Result<u32, Errno> {
+    let b = if_ioctl(name, libc::SIOCGIFMTU)?;
+    u32::try_from(i32::from_ne_bytes(b)).map_err(|_| Errno::EINVAL)
+}
+
+/// An interface's flags (`SIOCGIFFLAGS`: `IFF_UP`, `IFF_RUNNING`, ...).
+pub(crate) fn if_flags(name: &str) -> Result<u16, Errno> {
+    let b = if_ioctl(name, libc::SIOCGIFFLAGS)?;
+    Ok(u16::from_ne_bytes([b[0], b[1]]))
+}
+
 /// The network namespace of a socket (`SIOCGSKNS`, Linux 4.9+), as a new descriptor
 /// (close-on-exec).
 pub(crate) fn netns_of(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {

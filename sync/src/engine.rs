@@ -1,82 +1,219 @@
 //! The sans-IO engine: the internal cache (what this node's kernel has), the external cache
-//! (what the peer sent), and FTFW reliability. It is driven by cache events, received
-//! datagrams and clock ticks, and hands out datagrams to send; it never touches a socket or
-//! reads a clock (times are milliseconds given by the caller).
+//! (what the peer sent), and the synchronization mode — FTFW, NOTRACK or ALARM, with
+//! conntrackd 1.4.7's semantics. It is driven by cache events, received datagrams and clock
+//! ticks, and hands out datagrams to send and entries to put into the kernel; it never
+//! touches a socket or reads a clock (times are milliseconds given by the caller).
+//!
+//! # The three modes
+//! - **FTFW** (`Mode FTFW`): reliable. Every message carries a sequence number; the receiver
+//!   acknowledges windows of messages (ACK), asks for gaps again (NACK), and the sender keeps
+//!   what is not acknowledged in a resend queue. ALIVE keeps the link warm; HELLO and
+//!   HELLO_BACK tell a restart. See the crate documentation for what this engine does beyond
+//!   conntrackd's FTFW to lose nothing.
+//! - **NOTRACK** (`Mode NOTRACK`): best effort. Entries are sent once; sequence numbers are
+//!   only watched to count losses. RESYNC requests (`-n` on the peer) and ALIVE work as in
+//!   FTFW; nothing is ever sent again unless asked.
+//! - **ALARM** (`Mode ALARM`): best effort with refreshes. Every entry of the internal cache
+//!   is sent again at a random moment within `RefreshTime` seconds of its last change, for
+//!   ever; the receiver forgets an external entry that no message refreshed for
+//!   `CacheTimeout` seconds. No control message is sent or honoured (conntrackd's ALARM has
+//!   none: `-n` and `-B` do nothing).
+//!
+//! # Caches
+//! With `DisableInternalCache` the engine keeps no internal cache: every event goes out at
+//! once ([`Engine::ct_event`]), and a bulk send or a peer's RESYNC asks the shell to dump the
+//! kernel ([`Engine::take_kernel_bulk`]). With `DisableExternalCache` received entries are
+//! not kept but handed to the shell to put into the kernel at once
+//! ([`Engine::poll_inject`]). Both caches refuse new entries beyond `HashLimit`, counting
+//! them (`no space left in cache`).
 
 use std::collections::{HashMap, VecDeque};
 
-use conntrack_codec::ct::ConntrackRepr;
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::sync::{
     emit_ct_attrs, emit_exp_attrs, flags, seq_after, seq_between, Body, Control, DataKind, Header,
-    Messages, NtaWriter, SyncCt, SyncExp, HEADER_LEN, VERSION,
+    Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
 };
 
-use crate::cache::{fill_missing, Key};
+use crate::cache::{fill_missing, Key, KeyBuild, KeyHasher};
+use crate::filter::Filter;
 
-/// The engine's settings (conntrackd's `Sync { Mode FTFW { ... } }` and friends).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The synchronization mode (`Sync { Mode FTFW|NOTRACK|ALARM { } }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Reliable: sequence tracking, ACK, NACK, resend queue.
+    #[default]
+    Ftfw,
+    /// Best effort: each change sent once.
+    Notrack,
+    /// Best effort with periodic refreshes of every entry.
+    Alarm,
+}
+
+/// Which expectations are replicated (`Options { ExpectationSync on|off|{ ... } }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ExpectSync {
+    /// None.
+    #[default]
+    Off,
+    /// Every one (`on`).
+    All,
+    /// Those whose helper's name starts with one of these, case ignored (`{ ftp sip }`:
+    /// `sip` also takes `sip-5060`, as conntrackd does).
+    Helpers(Vec<String>),
+}
+
+impl ExpectSync {
+    /// Whether expectations are replicated at all.
+    pub fn enabled(&self) -> bool {
+        !matches!(self, ExpectSync::Off)
+    }
+
+    /// Whether an expectation of helper `name` is replicated. With a list, an expectation
+    /// without a helper name is not.
+    pub fn accepts(&self, name: Option<&str>) -> bool {
+        match self {
+            ExpectSync::Off => false,
+            ExpectSync::All => true,
+            ExpectSync::Helpers(list) => name.is_some_and(|n| {
+                list.iter().any(|h| {
+                    n.as_bytes()
+                        .get(..h.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(h.as_bytes()))
+                })
+            }),
+        }
+    }
+}
+
+/// The engine's settings (conntrackd's `Sync { ... }` and the parts of `General` the
+/// engine applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The mode.
+    pub mode: Mode,
     /// Messages received between two ACKs (`ACKWindowSize`, 300 in conntrackd).
     pub ack_window: u32,
     /// The most control messages kept for resending (`ResendQueueSize` counts them and the
     /// objects in conntrackd; objects are bounded by the cache here).
     pub resend_ctl_max: usize,
-    /// The largest datagram to send (conntrackd: the interface MTU minus 28).
+    /// The largest datagram to send (conntrackd: the interface MTU minus the IP and UDP or
+    /// TCP headers).
     pub max_datagram: usize,
-    /// Milliseconds of silence before an ALIVE (or a pending ACK) is sent (1000).
+    /// Milliseconds of silence before an ALIVE (or a pending ACK) is sent (1000; FTFW and
+    /// NOTRACK).
     pub alive_ms: u64,
     /// Milliseconds after which a data message the peer neither acknowledged nor asked for
-    /// again is sent again (conntrackd has no such timer; see the crate documentation).
+    /// again is sent again (FTFW; conntrackd has no such timer; see the crate documentation).
     pub resend_ms: u64,
-    /// The largest forward jump of the peer's sequence number accepted without HELLO: a
-    /// message further ahead is dropped as forged or stray (counted), unless three in a row
-    /// agree, which is taken as the peer's new numbering.
+    /// The largest forward jump of the peer's sequence number accepted without HELLO (FTFW):
+    /// a message further ahead is dropped as forged or stray (counted), unless three in a
+    /// row agree, which is taken as the peer's new numbering.
     pub max_gap: u32,
+    /// `RefreshTime` (ALARM): an entry is sent again within this many seconds.
+    pub refresh_s: u32,
+    /// `CacheTimeout` (ALARM): an external entry not refreshed for this many seconds goes.
+    pub cache_timeout_s: u32,
+    /// `HashLimit`: the most entries each cache holds.
+    pub hash_limit: usize,
+    /// Keep an internal cache (`DisableInternalCache off`).
+    pub internal_cache: bool,
+    /// Keep an external cache (`DisableExternalCache off`).
+    pub external_cache: bool,
+    /// `Options { ExpectationSync }`.
+    pub expectations: ExpectSync,
+    /// `General { Filter }`.
+    pub filter: Filter,
+    /// `Filter From Kernelspace`: events arrive filtered by the kernel, only dumps are
+    /// filtered here.
+    pub filter_kernelspace: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            mode: Mode::Ftfw,
             ack_window: 300,
             resend_ctl_max: 131_072,
             max_datagram: 1472,
             alive_ms: 1000,
             resend_ms: 3000,
             max_gap: 1 << 20,
+            refresh_s: 60,
+            cache_timeout_s: 180,
+            hash_limit: 262_144,
+            internal_cache: true,
+            external_cache: true,
+            expectations: ExpectSync::Off,
+            filter: Filter::default(),
+            filter_kernelspace: false,
         }
     }
 }
 
-/// Counters for `conntrackd -s` and for tests.
+/// Who caused a kernel event (conntrackd's "origin").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The kernel or another process: replicated.
+    Kernel,
+    /// This node's own commit: kept in the internal cache, not sent back.
+    Commit,
+    /// This node's own injection of a peer's entry (`DisableExternalCache`): ignored.
+    Inject,
+}
+
+/// Counters for `conntrackd -s` (network, sequence tracking) and for tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Datagrams received.
+    /// Datagrams (or stream reads) received.
     pub rx_datagrams: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
     /// Messages received and accepted (data and control).
     pub rx_messages: u64,
-    /// Messages whose framing or header was wrong (dropped, sequence not followed).
+    /// Malformed messages, all reasons together (`Malformed messages`).
     pub rx_malformed: u64,
-    /// Data messages whose attributes did not parse (dropped, sequence followed).
+    /// Another protocol version (`Wrong protocol version`).
+    pub rx_bad_version: u64,
+    /// A header the mode refuses: unknown flags or type, a backwards range (`Malformed
+    /// header`).
+    pub rx_bad_header: u64,
+    /// Data messages whose attributes did not parse (dropped, sequence followed;
+    /// `Malformed payload`).
     pub rx_bad_payload: u64,
-    /// Messages lost on the way in (gaps in the peer's numbering).
+    /// A data type out of range (`Bad message type`).
+    pub rx_bad_type: u64,
+    /// Fewer bytes left than a header (`Truncated message`).
+    pub rx_truncated: u64,
+    /// A length under the minimum or past the end (`Bad message size`).
+    pub rx_bad_size: u64,
+    /// Messages lost on the way in (gaps in the peer's numbering; `Packets lost`).
     pub rx_lost: u64,
-    /// Messages that came too late or twice (before the expected number): dropped.
+    /// Messages that came too late or twice (before the expected number; `Packets before`).
+    /// FTFW drops them; NOTRACK and ALARM apply them, as conntrackd does.
     pub rx_before: u64,
-    /// Messages too far ahead without HELLO: dropped as forged or stray.
+    /// Messages too far ahead without HELLO: dropped as forged or stray (FTFW).
     pub rx_out_of_window: u64,
     /// Times the peer started again (HELLO with a new numbering).
     pub rx_hello: u64,
-    /// NACKs received, and messages sent again because of them.
+    /// NACKs received.
     pub rx_nack: u64,
     /// RESYNC requests received.
     pub rx_resync: u64,
     /// Datagrams handed out to send.
     pub tx_datagrams: u64,
+    /// Bytes handed out to send.
+    pub tx_bytes: u64,
     /// Messages handed out to send.
     pub tx_messages: u64,
-    /// Data messages sent again (NACK, timer, HELLO).
+    /// Messages that could not be built (`send: Malformed messages`): an entry larger than
+    /// a datagram.
+    pub tx_malformed: u64,
+    /// Data messages sent again (NACK, timer, HELLO; ALARM refreshes are not counted here).
     pub tx_resent: u64,
+    /// ALARM refreshes sent.
+    pub tx_refresh: u64,
     /// NACKs sent.
     pub tx_nack: u64,
     /// Control messages dropped from a full resend queue.
@@ -87,10 +224,95 @@ pub struct Stats {
     pub ext_upd: u64,
     /// See `ext_new`.
     pub ext_del: u64,
+    /// External entries that expired (ALARM `CacheTimeout`).
+    pub ext_expired: u64,
     /// Internal cache events taken in (new or update, destroy).
     pub int_upd: u64,
     /// See `int_upd`.
     pub int_del: u64,
+    /// Events and dump entries the filter kept out.
+    pub filtered: u64,
+    /// Entries handed to the shell to put into the kernel (`DisableExternalCache`).
+    pub injected: u64,
+    /// Entries dropped because the inject queue was full (`DisableExternalCache` with a
+    /// shell that does not keep up).
+    pub inject_dropped: u64,
+}
+
+/// A cache's counters, for `conntrackd -s cache` (conntrackd's names in the comments).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries held, dead ones waiting for an acknowledgement included (`total entries`).
+    pub objects: u64,
+    /// Live entries (`active objects`).
+    pub active: u64,
+    /// Entries added (`creation OK`).
+    pub add_ok: u64,
+    /// Entries not added (`creation failed`).
+    pub add_fail: u64,
+    /// Of which for lack of room (`no space left in cache`, `HashLimit`).
+    pub add_fail_enospc: u64,
+    /// Entries changed (`update OK`).
+    pub upd_ok: u64,
+    /// Changes not made (`update failed`).
+    pub upd_fail: u64,
+    /// Of which to entries not in the cache (`entry not found`).
+    pub upd_fail_enoent: u64,
+    /// Entries deleted (`deletion created`).
+    pub del_ok: u64,
+    /// Deletions not made (`deletion failed`).
+    pub del_fail: u64,
+    /// Of which of entries not in the cache (`entry not found`).
+    pub del_fail_enoent: u64,
+}
+
+/// One of the four caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheId {
+    /// This node's conntrack entries.
+    InternalCt,
+    /// This node's expectations.
+    InternalExp,
+    /// The peer's conntrack entries.
+    ExternalCt,
+    /// The peer's expectations.
+    ExternalExp,
+}
+
+impl CacheId {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A queue's counters, for `conntrackd -s queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// conntrackd's name for it (`txqueue`, `rsqueue`).
+    pub name: &'static str,
+    /// Elements in it now.
+    pub current: u64,
+    /// The most it holds.
+    pub max: u64,
+    /// Elements refused because it was full (`not enough space errors`).
+    pub full: u64,
+}
+
+/// An element of the resend queue, for `conntrackd -s rsqueue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsEntry {
+    /// A control message (ACK, NACK, RESYNC) waiting to be acknowledged.
+    Control {
+        /// Its sequence number.
+        seq: u32,
+        /// Its flags.
+        flags: u8,
+    },
+    /// An entry's message waiting to be acknowledged.
+    Object {
+        /// Its sequence number.
+        seq: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +332,8 @@ enum Queue {
 #[derive(Debug)]
 struct Obj {
     key: Key,
+    /// The kernel's id of the entry (`CTA_ID`; 0 unknown), for listings.
+    id: u32,
     expect: bool,
     attrs: Vec<u8>,
     state: ObjState,
@@ -119,12 +343,18 @@ struct Obj {
     epoch: u32,
     created_ms: u64,
     updated_ms: u64,
+    refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    Obj { slot: u32, gen: u32 },
+    Obj {
+        slot: u32,
+        gen: u32,
+    },
     Ctl(Control),
+    /// The next message of the direct queue (no internal cache).
+    Direct,
 }
 
 /// An entry of the external cache.
@@ -138,6 +368,7 @@ pub struct ExtEntry {
     pub created_ms: u64,
     /// When it was last updated (ms).
     pub updated_ms: u64,
+    key: Key,
 }
 
 /// An entry of the internal cache, for dumps.
@@ -151,6 +382,62 @@ pub struct IntEntry<'a> {
     pub created_ms: u64,
     /// When it last changed (ms).
     pub updated_ms: u64,
+    /// The kernel's id of the entry, when the kernel gave one (listings show it).
+    pub id: Option<u32>,
+}
+
+/// An entry for the kernel (`DisableExternalCache`): what the peer said and its attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inject<'a> {
+    /// New, changed or deleted, conntrack entry or expectation.
+    pub kind: DataKind,
+    /// The `NTA_*` attributes (checked: they parse).
+    pub attrs: &'a [u8],
+}
+
+/// A queue of encoded messages in one buffer (kind, length, attributes), so that queueing
+/// allocates nothing once the buffer has grown.
+#[derive(Debug, Default)]
+struct Fifo {
+    buf: Vec<u8>,
+    head: usize,
+    len: usize,
+}
+
+impl Fifo {
+    const MAX_BYTES: usize = 64 << 20;
+
+    fn push(&mut self, kind: u8, attrs: &[u8]) -> bool {
+        let Ok(n) = u16::try_from(attrs.len()) else {
+            return false;
+        };
+        if self.buf.len() + attrs.len() + 3 > Self::MAX_BYTES {
+            return false;
+        }
+        let [a, b] = n.to_le_bytes();
+        self.buf.extend_from_slice(&[kind, a, b]);
+        self.buf.extend_from_slice(attrs);
+        self.len += 1;
+        true
+    }
+
+    fn front(&self) -> Option<(u8, &[u8])> {
+        let h = self.buf.get(self.head..self.head + 3)?;
+        let n = usize::from(u16::from_le_bytes([h[1], h[2]]));
+        let attrs = self.buf.get(self.head + 3..self.head + 3 + n)?;
+        Some((h[0], attrs))
+    }
+
+    fn pop(&mut self) {
+        if let Some((_, a)) = self.front() {
+            self.head += 3 + a.len();
+            self.len -= 1;
+        }
+        if self.head >= self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,17 +446,35 @@ enum Hello {
     Done,
 }
 
+/// Milliseconds after the last data message FTFW sends an ALIVE to show where the
+/// numbering stands (a "tail probe").
+const TAIL_PROBE_MS: u64 = 50;
+
+/// How often ALARM looks for refreshes due and external entries expired (each look walks
+/// both caches once: a few milliseconds for 100,000 entries).
+const ALARM_SCAN_EVERY_MS: u64 = 200;
+
 /// The engine; see the module documentation.
 #[derive(Debug)]
 pub struct Engine {
     cfg: Config,
+    keys: KeyHasher,
     slots: Vec<Option<Obj>>,
     free: Vec<u32>,
-    index: HashMap<Key, u32>,
-    external: HashMap<Key, ExtEntry>,
+    index: HashMap<Key, u32, KeyBuild>,
+    live: [u64; 2],
+    held: [u64; 2],
+    ext: Vec<Option<ExtEntry>>,
+    ext_free: Vec<u32>,
+    ext_index: HashMap<Key, u32, KeyBuild>,
+    ext_live: [u64; 2],
     tx: VecDeque<Item>,
     rs: VecDeque<(u32, u64, Item)>,
     rs_ctl: usize,
+    direct: Fifo,
+    inject: Fifo,
+    kernel_bulk: bool,
+    purge_at: Option<u64>,
     next_seq: u32,
     hello: Hello,
     say_hello_back: bool,
@@ -179,38 +484,88 @@ pub struct Engine {
     ack_from: Option<u32>,
     oow_run: (u32, u32),
     next_alive_ms: u64,
+    next_scan_ms: u64,
     epoch: u32,
     gen: u32,
+    rng: u64,
     scratch: Box<(ConntrackRepr, ConntrackRepr)>,
     stats: Stats,
+    caches: [CacheStats; 4],
+}
+
+fn data_kind(expect: bool, state: ObjState) -> DataKind {
+    match (expect, state) {
+        (false, ObjState::New) => DataKind::CtNew,
+        (false, ObjState::Alive) => DataKind::CtUpdate,
+        (false, ObjState::Dead) => DataKind::CtDelete,
+        (true, ObjState::New) => DataKind::ExpNew,
+        (true, ObjState::Alive) => DataKind::ExpUpdate,
+        (true, ObjState::Dead) => DataKind::ExpDelete,
+    }
+}
+
+fn event_kind(expect: bool, kind: EventKind) -> DataKind {
+    match (expect, kind) {
+        (false, EventKind::New) => DataKind::CtNew,
+        (false, EventKind::Update) => DataKind::CtUpdate,
+        (false, EventKind::Destroy) => DataKind::CtDelete,
+        (true, EventKind::New) => DataKind::ExpNew,
+        (true, EventKind::Update) => DataKind::ExpUpdate,
+        (true, EventKind::Destroy) => DataKind::ExpDelete,
+    }
+}
+
+/// What to do with an event or a dump entry once it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Apply {
+    /// An event: send it if the kernel caused it.
+    Event(EventKind, Origin),
+    /// The first dump: keep, send nothing.
+    Populate,
+    /// A resync dump: keep, send it (new or update).
+    Resync,
 }
 
 impl Engine {
     /// A new engine whose first message will carry sequence number `first_seq` (conntrackd
     /// uses the time in seconds).
     pub fn new(cfg: Config, first_seq: u32) -> Engine {
+        let window = cfg.ack_window.max(1);
         Engine {
             cfg,
+            keys: KeyHasher::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
-            external: HashMap::new(),
+            index: HashMap::with_hasher(KeyBuild),
+            live: [0; 2],
+            held: [0; 2],
+            ext: Vec::new(),
+            ext_free: Vec::new(),
+            ext_index: HashMap::with_hasher(KeyBuild),
+            ext_live: [0; 2],
             tx: VecDeque::new(),
             rs: VecDeque::new(),
             rs_ctl: 0,
+            direct: Fifo::default(),
+            inject: Fifo::default(),
+            kernel_bulk: false,
+            purge_at: None,
             next_seq: first_seq,
             hello: Hello::Say,
             say_hello_back: false,
             seq_set: false,
             last_recv: 0,
-            window_left: cfg.ack_window.max(1),
+            window_left: window,
             ack_from: None,
             oow_run: (0, 0),
             next_alive_ms: 0,
+            next_scan_ms: 0,
             epoch: 0,
             gen: 0,
+            rng: u64::from(first_seq) | 0x9e37_79b9_0000_0001,
             scratch: Box::default(),
             stats: Stats::default(),
+            caches: [CacheStats::default(); 4],
         }
     }
 
@@ -219,9 +574,74 @@ impl Engine {
         self.stats
     }
 
+    /// A cache's counters.
+    pub fn cache_stats(&self, id: CacheId) -> CacheStats {
+        let mut c = self.caches[id.index()];
+        match id {
+            CacheId::InternalCt | CacheId::InternalExp => {
+                let e = usize::from(id == CacheId::InternalExp);
+                c.active = self.live[e];
+                c.objects = self.held[e];
+            }
+            CacheId::ExternalCt | CacheId::ExternalExp => {
+                let e = usize::from(id == CacheId::ExternalExp);
+                c.active = self.ext_live[e];
+                c.objects = self.ext_live[e];
+            }
+        }
+        c
+    }
+
+    /// The transmit and resend queues' counters (`conntrackd -s queue`).
+    pub fn queues(&self) -> [QueueStats; 2] {
+        [
+            QueueStats {
+                name: "txqueue",
+                current: self.tx.len() as u64,
+                max: i32::MAX as u64,
+                full: 0,
+            },
+            QueueStats {
+                name: "rsqueue",
+                current: self.rs.len() as u64,
+                max: self.cfg.resend_ctl_max as u64,
+                full: self.stats.rs_purged,
+            },
+        ]
+    }
+
+    /// The resend queue, oldest first (`conntrackd -s rsqueue`); empty outside FTFW.
+    pub fn rs_queue(&self) -> impl Iterator<Item = RsEntry> + '_ {
+        self.rs
+            .iter()
+            .filter(|(seq, _, item)| self.rs_item_valid(*seq, item))
+            .map(|(seq, _, item)| match item {
+                Item::Ctl(c) => RsEntry::Control {
+                    seq: *seq,
+                    flags: c.flags,
+                },
+                _ => RsEntry::Object { seq: *seq },
+            })
+    }
+
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// When an ALARM entry is due again: within `RefreshTime` seconds plus a fraction, as
+    /// conntrackd draws it.
+    fn refresh_delay_ms(&mut self) -> u64 {
+        let secs = self.rand() % u64::from(self.cfg.refresh_s.max(1)) + 1;
+        let frac = (self.rand() % 5 + 1) * 200;
+        secs * 1000 + frac
     }
 
     // ---- the internal cache -------------------------------------------------------------
@@ -244,159 +664,441 @@ impl Engine {
         self.tx.push_back(Item::Obj { slot, gen });
     }
 
-    fn upsert(&mut self, key: Key, expect: bool, now_ms: u64, write: impl FnOnce(&mut Vec<u8>)) {
+    fn set_state(&mut self, slot: u32, state: ObjState) {
+        let Some(o) = self.obj_mut(slot) else { return };
+        let (was, e) = (o.state, usize::from(o.expect));
+        o.state = state;
+        match (was == ObjState::Dead, state == ObjState::Dead) {
+            (false, true) => self.live[e] = self.live[e].saturating_sub(1),
+            (true, false) => self.live[e] += 1,
+            _ => {}
+        }
+    }
+
+    /// Encodes `entry` into `buf`; returns the length and the key.
+    fn encode_ct(
+        &self,
+        entry: &ConntrackRepr,
+        buf: &mut [u8],
+    ) -> conntrack_codec::Result<(usize, Key)> {
+        let len = {
+            let mut w = NtaWriter::new(buf);
+            emit_ct_attrs(entry, &mut w)?;
+            w.len()
+        };
+        let key = self
+            .keys
+            .ct(&SyncCt::new_checked(buf.get(..len).unwrap_or(&[]))?);
+        Ok((len, key))
+    }
+
+    fn encode_exp(
+        &self,
+        exp: &ExpectRepr,
+        buf: &mut [u8],
+    ) -> conntrack_codec::Result<(usize, Key)> {
+        let len = {
+            let mut w = NtaWriter::new(buf);
+            emit_exp_attrs(exp, &mut w)?;
+            w.len()
+        };
+        let key = self
+            .keys
+            .exp(&SyncExp::new_checked(buf.get(..len).unwrap_or(&[]))?);
+        Ok((len, key))
+    }
+
+    /// Adds or replaces an internal entry; returns its slot, or `None` when the cache is
+    /// full. `fresh` (a NEW event) makes a replaced entry new again.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        key: Key,
+        expect: bool,
+        bytes: &[u8],
+        now_ms: u64,
+        fresh: bool,
+        id: Option<u32>,
+    ) -> Option<u32> {
         let epoch = self.epoch;
-        let slot = match self.index.get(&key) {
-            Some(&s) => {
-                if let Some(o) = self.obj_mut(s) {
-                    write(&mut o.attrs);
-                    if o.state == ObjState::Dead {
-                        o.state = ObjState::New;
-                    }
-                    o.updated_ms = now_ms;
-                    o.epoch = epoch;
+        let cid = if expect {
+            CacheId::InternalExp
+        } else {
+            CacheId::InternalCt
+        };
+        if let Some(&s) = self.index.get(&key) {
+            let alarm = self.cfg.mode == Mode::Alarm;
+            let delay = if alarm { self.refresh_delay_ms() } else { 0 };
+            let was_dead = self.obj(s).is_some_and(|o| o.state == ObjState::Dead);
+            if let Some(o) = self.obj_mut(s) {
+                o.attrs.clear();
+                o.attrs.extend_from_slice(bytes);
+                o.updated_ms = now_ms;
+                o.epoch = epoch;
+                if let Some(id) = id {
+                    o.id = id;
+                }
+                if alarm {
+                    o.refresh_ms = now_ms + delay;
+                }
+            }
+            if fresh || was_dead {
+                self.set_state(s, ObjState::New);
+            }
+            self.caches[cid.index()].upd_ok += 1;
+            return Some(s);
+        }
+        let count = self.live[0] + self.live[1];
+        if count as usize >= self.cfg.hash_limit {
+            let c = &mut self.caches[cid.index()];
+            c.add_fail += 1;
+            c.add_fail_enospc += 1;
+            return None;
+        }
+        self.gen = self.gen.wrapping_add(1);
+        let refresh_ms = if self.cfg.mode == Mode::Alarm {
+            now_ms + self.refresh_delay_ms()
+        } else {
+            0
+        };
+        let obj = Obj {
+            key,
+            id: id.unwrap_or(0),
+            expect,
+            attrs: bytes.to_vec(),
+            state: ObjState::New,
+            queue: Queue::None,
+            seq: 0,
+            gen: self.gen,
+            epoch,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            refresh_ms,
+        };
+        let s = match self.free.pop() {
+            Some(s) => {
+                if let Some(cell) = self.slots.get_mut(s as usize) {
+                    *cell = Some(obj);
                 }
                 s
             }
             None => {
-                let mut attrs = Vec::new();
-                write(&mut attrs);
-                self.gen = self.gen.wrapping_add(1);
-                let obj = Obj {
-                    key: key.clone(),
-                    expect,
-                    attrs,
-                    state: ObjState::New,
-                    queue: Queue::None,
-                    seq: 0,
-                    gen: self.gen,
-                    epoch,
-                    created_ms: now_ms,
-                    updated_ms: now_ms,
-                };
-                let s = match self.free.pop() {
-                    Some(s) => {
-                        if let Some(cell) = self.slots.get_mut(s as usize) {
-                            *cell = Some(obj);
-                        }
-                        s
-                    }
-                    None => {
-                        self.slots.push(Some(obj));
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                self.index.insert(key, s);
-                s
+                self.slots.push(Some(obj));
+                (self.slots.len() - 1) as u32
             }
         };
-        self.enqueue(slot);
+        self.index.insert(key, s);
+        self.live[usize::from(expect)] += 1;
+        self.held[usize::from(expect)] += 1;
+        self.caches[cid.index()].add_ok += 1;
+        Some(s)
     }
 
-    /// A conntrack entry appeared or changed in the kernel (an event, or a dump entry):
-    /// merge it into the internal cache and queue it for the peer.
+    /// A conntrack event from the kernel (`New`, `Update`, `Destroy`), as conntrackd's
+    /// internal cache takes it: the filter first (unless the kernel filtered already); a new
+    /// entry replaces any old one of the same tuple; an update is merged into the entry
+    /// (events carry only what changed); a destroyed entry is kept, dead, until the peer
+    /// acknowledged its deletion. Only events the kernel or another process caused are
+    /// sent ([`Origin::Kernel`]); those of this node's commits are only kept, and those of
+    /// its injections ignored.
     ///
     /// # Errors
     /// An entry without an original tuple, addresses or protocol.
+    pub fn ct_event(
+        &mut self,
+        kind: EventKind,
+        entry: &ConntrackRepr,
+        origin: Origin,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
+        if !self.cfg.filter_kernelspace && !self.cfg.filter.accepts(entry) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.ct_apply(entry, Apply::Event(kind, origin), now_ms)
+    }
+
+    /// An entry of the first dump of the table: kept in the internal cache (if it passes
+    /// the filter), not sent; the peer gets it when it asks (`-n`, `StartupResync`) or on a
+    /// bulk send (`-B`), as with conntrackd.
+    ///
+    /// # Errors
+    /// As [`Engine::ct_event`].
+    pub fn ct_populate(
+        &mut self,
+        entry: &ConntrackRepr,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
+        if !self.cfg.filter.accepts(entry) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.ct_apply(entry, Apply::Populate, now_ms)
+    }
+
+    /// An entry of a resync dump (after lost events, or `-R`): kept and sent (as new or as
+    /// an update); see [`Engine::begin_kernel_resync`].
+    ///
+    /// # Errors
+    /// As [`Engine::ct_event`].
+    pub fn ct_resync(&mut self, entry: &ConntrackRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+        if !self.cfg.filter.accepts(entry) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.ct_apply(entry, Apply::Resync, now_ms)
+    }
+
+    /// A conntrack entry appeared or changed in the kernel: [`Engine::ct_event`] with an
+    /// update caused by the kernel.
+    ///
+    /// # Errors
+    /// As [`Engine::ct_event`].
     pub fn ct_update(&mut self, entry: &ConntrackRepr, now_ms: u64) -> conntrack_codec::Result<()> {
-        let (new, old) = &mut *self.scratch;
-        new.clone_from(entry);
-        // The key from the entry as it will travel.
+        self.ct_event(EventKind::Update, entry, Origin::Kernel, now_ms)
+    }
+
+    /// A conntrack entry went away in the kernel: [`Engine::ct_event`] with a destroy
+    /// caused by the kernel.
+    ///
+    /// # Errors
+    /// As [`Engine::ct_event`].
+    pub fn ct_destroy(&mut self, entry: &ConntrackRepr) -> conntrack_codec::Result<()> {
+        self.ct_event(EventKind::Destroy, entry, Origin::Kernel, 0)
+    }
+
+    fn ct_apply(
+        &mut self,
+        entry: &ConntrackRepr,
+        how: Apply,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
         let mut buf = [0u8; 512];
-        let len = {
-            let mut w = NtaWriter::new(&mut buf);
-            emit_ct_attrs(new, &mut w)?;
-            w.len()
-        };
-        let key = Key::ct(&SyncCt::new_checked(&buf[..len])?);
-        let mut write_len = len;
-        if let Some(o) = self
-            .index
-            .get(&key)
-            .and_then(|&s| self.slots.get(s as usize)?.as_ref())
-        {
-            if SyncCt::new_checked(&o.attrs)
-                .and_then(|v| v.read_into(old))
-                .is_ok()
-            {
-                fill_missing(new, old);
-                let mut w = NtaWriter::new(&mut buf);
-                emit_ct_attrs(new, &mut w)?;
-                write_len = w.len();
+        let (len, key) = self.encode_ct(entry, &mut buf)?;
+        if let Apply::Event(_, Origin::Inject) = how {
+            return Ok(());
+        }
+        if !self.cfg.internal_cache {
+            if let Apply::Event(kind, Origin::Kernel) = how {
+                self.send_direct(event_kind(false, kind), buf.get(..len).unwrap_or(&[]));
             }
+            return Ok(());
+        }
+        let mut write_len = len;
+        let kind = match how {
+            Apply::Event(k, _) => k,
+            _ => EventKind::Update,
+        };
+        if kind == EventKind::Destroy {
+            self.stats.int_del += 1;
+            let send = matches!(how, Apply::Event(_, Origin::Kernel));
+            self.kill(CacheId::InternalCt, &key, send);
+            return Ok(());
         }
         self.stats.int_upd += 1;
-        let bytes = &buf[..write_len];
-        self.upsert(key, false, now_ms, |v| {
-            v.clear();
-            v.extend_from_slice(bytes);
-        });
+        if kind == EventKind::Update {
+            // Fill what the event left out from the entry it updates.
+            let (new, old) = &mut *self.scratch;
+            let existing = self
+                .index
+                .get(&key)
+                .and_then(|&s| self.slots.get(s as usize)?.as_ref());
+            if let Some(o) = existing {
+                if SyncCt::new_checked(&o.attrs)
+                    .and_then(|v| v.read_into(old))
+                    .is_ok()
+                {
+                    new.clone_from(entry);
+                    fill_missing(new, old);
+                    let mut w = NtaWriter::new(&mut buf);
+                    emit_ct_attrs(new, &mut w)?;
+                    write_len = w.len();
+                }
+            }
+        }
+        let fresh = kind == EventKind::New;
+        let bytes = buf.get(..write_len).unwrap_or(&[]);
+        if how == Apply::Resync {
+            // An entry the peer has already (sent before, unchanged since): nothing to send.
+            let same = self
+                .index
+                .get(&key)
+                .and_then(|&s| self.obj(s))
+                .is_some_and(|o| o.state == ObjState::Alive && o.attrs == bytes);
+            if same {
+                let epoch = self.epoch;
+                if let Some(o) = self.index.get(&key).copied().and_then(|s| self.obj_mut(s)) {
+                    o.epoch = epoch;
+                }
+                return Ok(());
+            }
+        }
+        let Some(slot) = self.store(key, false, bytes, now_ms, fresh, entry.id) else {
+            return Ok(());
+        };
+        match how {
+            Apply::Event(_, Origin::Kernel) | Apply::Resync => self.enqueue(slot),
+            _ => {}
+        }
         Ok(())
     }
 
-    /// A conntrack entry went away in the kernel: tell the peer (the entry stays, dead, until
-    /// the peer acknowledged it).
+    /// Marks an internal entry dead and, if `send`, queues its deletion; an entry never
+    /// sent, or one not to be told, goes at once.
+    fn kill(&mut self, cid: CacheId, key: &Key, send: bool) {
+        let Some(&s) = self.index.get(key) else {
+            let c = &mut self.caches[cid.index()];
+            c.del_fail += 1;
+            c.del_fail_enoent += 1;
+            return;
+        };
+        let Some((state, queue)) = self.obj(s).map(|o| (o.state, o.queue)) else {
+            return;
+        };
+        if state == ObjState::Dead {
+            return;
+        }
+        self.caches[cid.index()].del_ok += 1;
+        let never_sent = state == ObjState::New && queue != Queue::Rs;
+        if !send || never_sent {
+            self.remove_slot(s);
+            return;
+        }
+        self.set_state(s, ObjState::Dead);
+        self.enqueue(s);
+    }
+
+    /// An expectation event (with `ExpectationSync`): kept and sent as conntrackd does, if
+    /// its helper is one replicated and its master is in the internal cache.
     ///
     /// # Errors
-    /// An entry without an original tuple, addresses or protocol.
-    pub fn ct_destroy(&mut self, entry: &ConntrackRepr) -> conntrack_codec::Result<()> {
-        let mut buf = [0u8; 512];
-        let mut w = NtaWriter::new(&mut buf);
-        emit_ct_attrs(entry, &mut w)?;
-        let len = w.len();
-        let key = Key::ct(&SyncCt::new_checked(&buf[..len])?);
-        self.stats.int_del += 1;
-        self.kill(&key);
-        Ok(())
+    /// An expectation without master or expected tuple.
+    pub fn exp_event(
+        &mut self,
+        kind: EventKind,
+        exp: &ExpectRepr,
+        origin: Origin,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
+        if !self.exp_accepts(exp) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.exp_apply(exp, Apply::Event(kind, origin), now_ms)
     }
 
-    fn kill(&mut self, key: &Key) {
-        if let Some(&s) = self.index.get(key) {
-            let fresh = self
-                .obj(s)
-                .is_some_and(|o| o.state == ObjState::New && o.queue == Queue::Tx);
-            if fresh {
-                // Never sent: nothing to tell the peer.
-                self.remove_slot(s);
-                return;
-            }
-            if let Some(o) = self.obj_mut(s) {
-                o.state = ObjState::Dead;
-            }
-            self.enqueue(s);
+    /// An expectation of the first dump: kept, not sent.
+    ///
+    /// # Errors
+    /// As [`Engine::exp_event`].
+    pub fn exp_populate(&mut self, exp: &ExpectRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+        if !self.exp_accepts(exp) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.exp_apply(exp, Apply::Populate, now_ms)
+    }
+
+    /// An expectation of a resync dump: kept and sent.
+    ///
+    /// # Errors
+    /// As [`Engine::exp_event`].
+    pub fn exp_resync(&mut self, exp: &ExpectRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+        if !self.exp_accepts(exp) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.exp_apply(exp, Apply::Resync, now_ms)
+    }
+
+    /// An expectation appeared or changed (kernel-caused update).
+    ///
+    /// # Errors
+    /// As [`Engine::exp_event`].
+    pub fn exp_update(&mut self, exp: &ExpectRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+        self.exp_event(EventKind::Update, exp, Origin::Kernel, now_ms)
+    }
+
+    /// An expectation went away (kernel-caused).
+    ///
+    /// # Errors
+    /// As [`Engine::exp_event`].
+    pub fn exp_destroy(&mut self, exp: &ExpectRepr) -> conntrack_codec::Result<()> {
+        self.exp_event(EventKind::Destroy, exp, Origin::Kernel, 0)
+    }
+
+    fn exp_accepts(&mut self, exp: &ExpectRepr) -> bool {
+        if !self.cfg.expectations.accepts(exp.helper.as_deref()) {
+            return false;
+        }
+        if !self.cfg.internal_cache {
+            return true;
+        }
+        // The master must be one of ours (conntrackd's ct_filter_master).
+        let Some(master) = exp.master else {
+            return false;
+        };
+        let m = ConntrackRepr {
+            family: exp.family,
+            orig: Some(master),
+            zone: exp.zone,
+            ..ConntrackRepr::default()
+        };
+        let mut buf = [0u8; 256];
+        match self.encode_ct(&m, &mut buf) {
+            Ok((_, key)) => self
+                .index
+                .get(&key)
+                .and_then(|&s| self.obj(s))
+                .is_some_and(|o| o.state != ObjState::Dead),
+            Err(_) => false,
         }
     }
 
-    /// An expectation appeared or changed (with `ExpectationSync`).
-    ///
-    /// # Errors
-    /// An expectation without master or expected tuple.
-    pub fn exp_update(&mut self, exp: &ExpectRepr, now_ms: u64) -> conntrack_codec::Result<()> {
+    fn exp_apply(
+        &mut self,
+        exp: &ExpectRepr,
+        how: Apply,
+        now_ms: u64,
+    ) -> conntrack_codec::Result<()> {
         let mut buf = [0u8; 512];
-        let mut w = NtaWriter::new(&mut buf);
-        emit_exp_attrs(exp, &mut w)?;
-        let len = w.len();
-        let key = Key::exp(&SyncExp::new_checked(&buf[..len])?);
-        let bytes = &buf[..len];
-        self.upsert(key, true, now_ms, |v| {
-            v.clear();
-            v.extend_from_slice(bytes);
-        });
+        let (len, key) = self.encode_exp(exp, &mut buf)?;
+        let bytes = buf.get(..len).unwrap_or(&[]);
+        if let Apply::Event(_, Origin::Inject) = how {
+            return Ok(());
+        }
+        if !self.cfg.internal_cache {
+            if let Apply::Event(kind, Origin::Kernel) = how {
+                self.send_direct(event_kind(true, kind), bytes);
+            }
+            return Ok(());
+        }
+        let kind = match how {
+            Apply::Event(k, _) => k,
+            _ => EventKind::Update,
+        };
+        if kind == EventKind::Destroy {
+            let send = matches!(how, Apply::Event(_, Origin::Kernel));
+            self.kill(CacheId::InternalExp, &key, send);
+            return Ok(());
+        }
+        let Some(slot) = self.store(key, true, bytes, now_ms, kind == EventKind::New, exp.id)
+        else {
+            return Ok(());
+        };
+        match how {
+            Apply::Event(_, Origin::Kernel) | Apply::Resync => self.enqueue(slot),
+            _ => {}
+        }
         Ok(())
     }
 
-    /// An expectation went away.
-    ///
-    /// # Errors
-    /// An expectation without master or expected tuple.
-    pub fn exp_destroy(&mut self, exp: &ExpectRepr) -> conntrack_codec::Result<()> {
-        let mut buf = [0u8; 512];
-        let mut w = NtaWriter::new(&mut buf);
-        emit_exp_attrs(exp, &mut w)?;
-        let len = w.len();
-        let key = Key::exp(&SyncExp::new_checked(&buf[..len])?);
-        self.kill(&key);
-        Ok(())
+    fn send_direct(&mut self, kind: DataKind, attrs: &[u8]) {
+        if self.direct.push(kind.number(), attrs) {
+            self.tx.push_back(Item::Direct);
+        } else {
+            self.stats.tx_malformed += 1;
+        }
     }
 
     fn remove_slot(&mut self, s: u32) {
@@ -404,13 +1106,19 @@ impl Engine {
             if let Some(o) = cell.take() {
                 self.index.remove(&o.key);
                 self.free.push(s);
+                let h = &mut self.held[usize::from(o.expect)];
+                *h = h.saturating_sub(1);
+                if o.state != ObjState::Dead {
+                    let e = usize::from(o.expect);
+                    self.live[e] = self.live[e].saturating_sub(1);
+                }
             }
         }
     }
 
     /// Starts a resync with the kernel (after lost events): every entry the dump that
-    /// follows passes to [`Engine::ct_update`] is kept; [`Engine::end_kernel_resync`] then
-    /// deletes the others.
+    /// follows passes to [`Engine::ct_resync`] is kept and sent; [`Engine::end_kernel_resync`]
+    /// then deletes the others (and tells the peer).
     pub fn begin_kernel_resync(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
     }
@@ -422,11 +1130,11 @@ impl Engine {
             .iter()
             .flatten()
             .filter(|o| !o.expect && o.epoch != self.epoch && o.state != ObjState::Dead)
-            .map(|o| o.key.clone())
+            .map(|o| o.key)
             .collect();
         for k in stale {
             self.stats.int_del += 1;
-            self.kill(&k);
+            self.kill(CacheId::InternalCt, &k, true);
         }
     }
 
@@ -441,17 +1149,23 @@ impl Engine {
                 expect: o.expect,
                 created_ms: o.created_ms,
                 updated_ms: o.updated_ms,
+                id: (o.id != 0).then_some(o.id),
             })
     }
 
     /// The external cache.
     pub fn external(&self) -> impl Iterator<Item = &ExtEntry> {
-        self.external.values()
+        self.ext.iter().flatten()
     }
 
     /// How many conntrack entries (not expectations) the external cache holds.
     pub fn external_ct_len(&self) -> usize {
-        self.external.values().filter(|e| !e.expect).count()
+        self.ext_live[0] as usize
+    }
+
+    /// How many expectations the external cache holds.
+    pub fn external_exp_len(&self) -> usize {
+        self.ext_live[1] as usize
     }
 
     /// Empties the internal cache (`conntrackd -f internal`); nothing is sent.
@@ -459,77 +1173,330 @@ impl Engine {
         self.slots.clear();
         self.free.clear();
         self.index.clear();
-        self.tx.retain(|i| matches!(i, Item::Ctl(_)));
-        self.rs.retain(|(_, _, i)| matches!(i, Item::Ctl(_)));
+        self.live = [0; 2];
+        self.held = [0; 2];
+        self.tx.retain(|i| !matches!(i, Item::Obj { .. }));
+        self.rs.retain(|(_, _, i)| !matches!(i, Item::Obj { .. }));
+    }
+
+    /// Empties the internal cache's conntrack entries, keeping its expectations (what
+    /// conntrackd's scheduled purge does).
+    pub fn flush_internal_ct(&mut self) {
+        let ct: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.as_ref().filter(|o| !o.expect).map(|_| i as u32))
+            .collect();
+        for s in ct {
+            self.remove_slot(s);
+        }
     }
 
     /// Empties the external cache (`conntrackd -f external`).
     pub fn flush_external(&mut self) {
-        self.external.clear();
+        self.ext.clear();
+        self.ext_free.clear();
+        self.ext_index.clear();
+        self.ext_live = [0; 2];
     }
 
-    /// Asks the peer for its whole internal cache (`conntrackd -n`).
+    /// Asks the peer for its whole internal cache (`conntrackd -n`; nothing in ALARM, as
+    /// with conntrackd).
     pub fn request_resync(&mut self) {
-        self.push_ctl(flags::RESYNC, 0, 0);
+        if self.cfg.mode != Mode::Alarm {
+            self.push_ctl(flags::RESYNC, 0, 0);
+        }
     }
 
-    /// Sends the whole internal cache to the peer (`conntrackd -B`, and the answer to RESYNC).
+    /// Queues the whole internal cache for the peer (`conntrackd -B`, or the peer's
+    /// RESYNC); without an internal cache, asks the shell for a kernel dump instead
+    /// ([`Engine::take_kernel_bulk`]). Nothing in ALARM, as with conntrackd.
     pub fn send_bulk(&mut self) {
-        let slots: Vec<u32> = self.index.values().copied().collect();
-        for s in slots {
-            if self.obj(s).is_some_and(|o| o.state != ObjState::Dead) {
-                self.enqueue(s);
+        if self.cfg.mode == Mode::Alarm {
+            return;
+        }
+        if !self.cfg.internal_cache {
+            self.kernel_bulk = true;
+            return;
+        }
+        let live: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                o.as_ref()
+                    .filter(|o| o.state != ObjState::Dead)
+                    .map(|_| i as u32)
+            })
+            .collect();
+        for s in live {
+            if let Some(o) = self.obj_mut(s) {
+                if o.queue == Queue::Rs {
+                    o.queue = Queue::None;
+                }
+            }
+            self.enqueue(s);
+        }
+    }
+
+    /// Whether the shell must dump the kernel and pass every entry to
+    /// [`Engine::bulk_entry`] (a bulk send without an internal cache); true once per
+    /// request.
+    pub fn take_kernel_bulk(&mut self) -> bool {
+        std::mem::take(&mut self.kernel_bulk)
+    }
+
+    /// An entry of the kernel dump a bulk send without internal cache asked for: sent as
+    /// new (if it passes the filter).
+    ///
+    /// # Errors
+    /// As [`Engine::ct_event`].
+    pub fn bulk_entry(&mut self, entry: &ConntrackRepr) -> conntrack_codec::Result<()> {
+        if !self.cfg.filter.accepts(entry) {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        let mut buf = [0u8; 512];
+        let (len, _) = self.encode_ct(entry, &mut buf)?;
+        self.send_direct(DataKind::CtNew, buf.get(..len).unwrap_or(&[]));
+        Ok(())
+    }
+
+    /// Schedules the purge of `conntrackd -t`: after `after_s` seconds (`PurgeTimeout`)
+    /// [`Engine::take_purge`] says it is due; a pending one is kept (as conntrackd keeps its
+    /// alarm).
+    pub fn schedule_purge(&mut self, now_ms: u64, after_s: u32) {
+        if self.purge_at.is_none() {
+            self.purge_at = Some(now_ms + u64::from(after_s) * 1000);
+        }
+    }
+
+    /// Cancels a scheduled purge (a commit or a flush does, in conntrackd).
+    pub fn cancel_purge(&mut self) {
+        self.purge_at = None;
+    }
+
+    /// Whether a purge is scheduled.
+    pub fn purge_pending(&self) -> bool {
+        self.purge_at.is_some()
+    }
+
+    /// Whether the scheduled purge is due now; true once. The shell then deletes the
+    /// kernel's entries that pass the filter and calls [`Engine::flush_internal_ct`].
+    pub fn take_purge(&mut self, now_ms: u64) -> bool {
+        if self.purge_at.is_some_and(|t| now_ms >= t) {
+            self.purge_at = None;
+            return true;
+        }
+        false
+    }
+
+    /// The next entry received for the kernel (`DisableExternalCache`); call
+    /// [`Engine::pop_inject`] once it is handled.
+    pub fn poll_inject(&self) -> Option<Inject<'_>> {
+        let (k, attrs) = self.inject.front()?;
+        Some(Inject {
+            kind: DataKind::from_number(k)?,
+            attrs,
+        })
+    }
+
+    /// Drops the entry [`Engine::poll_inject`] returned.
+    pub fn pop_inject(&mut self) {
+        self.inject.pop();
+    }
+
+    /// Counts the outcome of an injection (the shell calls it): for `-s cache`.
+    pub fn count_inject(&mut self, kind: DataKind, ok: bool, not_found: bool) {
+        let cid = if kind.is_expect() {
+            CacheId::ExternalExp
+        } else {
+            CacheId::ExternalCt
+        };
+        let c = &mut self.caches[cid.index()];
+        match (kind, ok) {
+            (DataKind::CtNew | DataKind::ExpNew, true) => c.add_ok += 1,
+            (DataKind::CtNew | DataKind::ExpNew, false) => c.add_fail += 1,
+            (DataKind::CtUpdate | DataKind::ExpUpdate, true) => c.upd_ok += 1,
+            (DataKind::CtUpdate | DataKind::ExpUpdate, false) => {
+                c.upd_fail += 1;
+                c.upd_fail_enoent += u64::from(not_found);
+            }
+            (_, true) => c.del_ok += 1,
+            (_, false) => {
+                c.del_fail += 1;
+                c.del_fail_enoent += u64::from(not_found);
             }
         }
     }
 
-    fn push_ctl(&mut self, fl: u8, from: u32, to: u32) {
+    fn push_ctl(&mut self, flags: u8, from: u32, to: u32) {
         self.tx.push_back(Item::Ctl(Control {
-            flags: fl,
+            flags,
             seq: 0,
             from,
             to,
         }));
     }
 
-    // ---- receiving -----------------------------------------------------------------------
+    // ---- receiving -------------------------------------------------------------------------
 
-    /// Takes in one datagram from the peer (the caller checked its source address).
+    /// Takes in one datagram from the peer (or one read of a stream, whole messages only:
+    /// see [`Engine::on_stream`]).
     pub fn on_datagram(&mut self, datagram: &[u8], now_ms: u64) {
         self.stats.rx_datagrams += 1;
-        for m in Messages::new(datagram) {
-            let Ok(m) = m else {
-                self.stats.rx_malformed += 1;
-                break;
-            };
-            let Ok(body) = m.body() else {
-                self.stats.rx_malformed += 1;
-                continue;
-            };
-            if !self.track(&m.header()) {
-                continue;
-            }
-            self.stats.rx_messages += 1;
-            if m.is_hello() {
-                self.say_hello_back = true;
-            }
-            if m.is_hello_back() {
-                self.hello = Hello::Done;
-            }
-            match body {
-                Body::Data { kind, attrs } => self.apply(kind, attrs, now_ms),
-                Body::Ack { from, to } => self.on_ack(from, to),
-                Body::Nack { from, to } => self.on_nack(from, to),
-                Body::Resync => {
-                    self.stats.rx_resync += 1;
-                    self.send_bulk();
+        self.stats.rx_bytes += datagram.len() as u64;
+        let _ = self.walk(datagram, now_ms, false);
+    }
+
+    /// Takes in bytes read from a stream channel (TCP): whole messages are handled, and the
+    /// length of the incomplete message at the end is returned, for the caller to keep and
+    /// put in front of the next read (conntrackd's framing over TCP: messages back to back,
+    /// nothing else).
+    pub fn on_stream(&mut self, bytes: &[u8], now_ms: u64) -> usize {
+        self.stats.rx_datagrams += 1;
+        self.stats.rx_bytes += bytes.len() as u64;
+        self.walk(bytes, now_ms, true)
+    }
+
+    /// Walks the messages of `bytes`; with `stream`, an incomplete message at the end is
+    /// not an error and its length is returned.
+    fn walk(&mut self, bytes: &[u8], now_ms: u64, stream: bool) -> usize {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let Ok(h) = Header::parse(rest) else {
+                if stream {
+                    return rest.len();
                 }
-                Body::Alive => {}
+                self.stats.rx_malformed += 1;
+                self.stats.rx_truncated += 1;
+                return 0;
+            };
+            let len = usize::from(h.len);
+            if len == 0 {
+                self.stats.rx_malformed += 1;
+                self.stats.rx_bad_size += 1;
+                return 0;
+            }
+            if len > rest.len() {
+                if stream && len <= 65535 {
+                    return rest.len();
+                }
+                self.stats.rx_malformed += 1;
+                self.stats.rx_bad_size += 1;
+                return 0;
+            }
+            let min = if h.has_range() { ACK_LEN } else { HEADER_LEN };
+            if len < min {
+                self.stats.rx_malformed += 1;
+                self.stats.rx_bad_size += 1;
+                return 0;
+            }
+            let (msg, tail) = rest.split_at(len);
+            rest = tail;
+            // One message, length-checked: the codec's walk over it alone.
+            if let Some(Ok(m)) = Messages::new(msg).next() {
+                self.on_message(&m, now_ms);
+            }
+        }
+        0
+    }
+
+    fn on_message(&mut self, m: &conntrack_codec::sync::Message<'_>, now_ms: u64) {
+        let h = m.header();
+        if h.version != VERSION {
+            self.stats.rx_malformed += 1;
+            self.stats.rx_bad_version += 1;
+            return;
+        }
+        let body = match m.body() {
+            Ok(b) => b,
+            Err(_) => {
+                self.stats.rx_malformed += 1;
+                self.stats.rx_bad_header += 1;
+                return;
+            }
+        };
+        match self.cfg.mode {
+            Mode::Ftfw => {
+                if !self.track(&h) {
+                    return;
+                }
+                self.stats.rx_messages += 1;
+                if m.is_hello() {
+                    self.say_hello_back = true;
+                }
+                if m.is_hello_back() {
+                    self.hello = Hello::Done;
+                }
+                match body {
+                    Body::Data { kind, attrs } => self.apply(kind, attrs, now_ms),
+                    Body::Ack { from, to } => self.on_ack(from, to),
+                    Body::Nack { from, to } => self.on_nack(from, to),
+                    Body::Resync => {
+                        self.stats.rx_resync += 1;
+                        self.send_bulk();
+                    }
+                    Body::Alive => {}
+                }
+            }
+            Mode::Notrack => {
+                // Data, RESYNC and ALIVE are taken; ACK and NACK are a bad header here.
+                let ok = matches!(body, Body::Data { .. } | Body::Resync | Body::Alive);
+                if !ok {
+                    self.stats.rx_malformed += 1;
+                    self.stats.rx_bad_header += 1;
+                    return;
+                }
+                self.watch_seq(h.seq);
+                self.stats.rx_messages += 1;
+                match body {
+                    Body::Data { kind, attrs } => self.apply(kind, attrs, now_ms),
+                    Body::Resync => {
+                        self.stats.rx_resync += 1;
+                        self.send_bulk_notrack();
+                    }
+                    _ => {}
+                }
+            }
+            Mode::Alarm => {
+                // Any flag makes it a control message, which ALARM ignores.
+                self.stats.rx_messages += 1;
+                if h.flags != 0 {
+                    return;
+                }
+                self.watch_seq(h.seq);
+                if let Body::Data { kind, attrs } = body {
+                    self.apply(kind, attrs, now_ms);
+                }
             }
         }
     }
 
-    /// Follows the peer's numbering; false if the message is to be dropped.
+    fn send_bulk_notrack(&mut self) {
+        // NOTRACK answers a RESYNC with the cache (or a kernel dump without one).
+        let mode = self.cfg.mode;
+        self.cfg.mode = Mode::Notrack;
+        self.send_bulk();
+        self.cfg.mode = mode;
+    }
+
+    /// NOTRACK and ALARM: the numbering is only watched, for the loss counters.
+    fn watch_seq(&mut self, seq: u32) {
+        if self.seq_set {
+            let expected = self.last_recv.wrapping_add(1);
+            if seq_after(seq, expected) {
+                self.stats.rx_lost += u64::from(seq.wrapping_sub(expected));
+            } else if seq != expected {
+                self.stats.rx_before += 1;
+            }
+        }
+        self.seq_set = true;
+        self.last_recv = seq;
+    }
+
+    /// Follows the peer's numbering (FTFW); false if the message is to be dropped.
     fn track(&mut self, h: &Header) -> bool {
         let seq = h.seq;
         let expected = self.last_recv.wrapping_add(1);
@@ -604,80 +1571,158 @@ impl Engine {
 
     fn apply(&mut self, kind: DataKind, attrs: &[u8], now_ms: u64) {
         let key = if kind.is_expect() {
-            match SyncExp::new_checked(attrs).and_then(|v| v.to_repr().map(|_| Key::exp(&v))) {
+            match SyncExp::new_checked(attrs).and_then(|v| v.to_repr().map(|_| self.keys.exp(&v))) {
                 Ok(k) => k,
                 Err(_) => {
+                    self.stats.rx_malformed += 1;
                     self.stats.rx_bad_payload += 1;
                     return;
                 }
             }
         } else {
             let (r, _) = &mut *self.scratch;
-            match SyncCt::new_checked(attrs).and_then(|v| v.read_into(r).map(|_| Key::ct(&v))) {
-                Ok(k) => k,
+            match SyncCt::new_checked(attrs).and_then(|v| v.read_into(r).map(|_| v)) {
+                Ok(v) => self.keys.ct(&v),
                 Err(_) => {
+                    self.stats.rx_malformed += 1;
                     self.stats.rx_bad_payload += 1;
                     return;
                 }
             }
         };
-        match kind {
-            DataKind::CtDelete | DataKind::ExpDelete => {
-                if self.external.remove(&key).is_some() {
-                    self.stats.ext_del += 1;
-                }
+        if !self.cfg.external_cache {
+            if self.inject.push(kind.number(), attrs) {
+                self.stats.injected += 1;
+            } else {
+                self.stats.inject_dropped += 1;
             }
-            _ => match self.external.get_mut(&key) {
-                Some(e) => {
-                    e.attrs.clear();
-                    e.attrs.extend_from_slice(attrs);
-                    e.updated_ms = now_ms;
-                    self.stats.ext_upd += 1;
+            return;
+        }
+        let e = usize::from(kind.is_expect());
+        let cid = if kind.is_expect() {
+            CacheId::ExternalExp
+        } else {
+            CacheId::ExternalCt
+        };
+        match kind {
+            DataKind::CtDelete | DataKind::ExpDelete => match self.ext_index.remove(&key) {
+                Some(s) => {
+                    if let Some(cell) = self.ext.get_mut(s as usize) {
+                        *cell = None;
+                    }
+                    self.ext_free.push(s);
+                    self.ext_live[e] = self.ext_live[e].saturating_sub(1);
+                    self.stats.ext_del += 1;
+                    self.caches[cid.index()].del_ok += 1;
                 }
                 None => {
-                    self.external.insert(
-                        key,
-                        ExtEntry {
+                    let c = &mut self.caches[cid.index()];
+                    c.del_fail += 1;
+                    c.del_fail_enoent += 1;
+                }
+            },
+            _ => {
+                let slot = self.ext_index.get(&key).copied();
+                match slot.and_then(|s| self.ext.get_mut(s as usize)?.as_mut()) {
+                    Some(x) => {
+                        x.attrs.clear();
+                        x.attrs.extend_from_slice(attrs);
+                        x.updated_ms = now_ms;
+                        self.stats.ext_upd += 1;
+                        self.caches[cid.index()].upd_ok += 1;
+                    }
+                    None => {
+                        if (self.ext_live[0] + self.ext_live[1]) as usize >= self.cfg.hash_limit {
+                            let c = &mut self.caches[cid.index()];
+                            c.add_fail += 1;
+                            c.add_fail_enospc += 1;
+                            return;
+                        }
+                        let entry = ExtEntry {
                             attrs: attrs.to_vec(),
                             expect: kind.is_expect(),
                             created_ms: now_ms,
                             updated_ms: now_ms,
-                        },
-                    );
-                    self.stats.ext_new += 1;
+                            key,
+                        };
+                        let s = match self.ext_free.pop() {
+                            Some(s) => {
+                                if let Some(cell) = self.ext.get_mut(s as usize) {
+                                    *cell = Some(entry);
+                                }
+                                s
+                            }
+                            None => {
+                                self.ext.push(Some(entry));
+                                (self.ext.len() - 1) as u32
+                            }
+                        };
+                        self.ext_index.insert(key, s);
+                        self.ext_live[e] += 1;
+                        self.stats.ext_new += 1;
+                        self.caches[cid.index()].add_ok += 1;
+                    }
                 }
-            },
+            }
         }
     }
 
     fn rs_item_valid(&self, seq: u32, item: &Item) -> bool {
         match item {
-            Item::Ctl(_) => true,
+            Item::Ctl(_) | Item::Direct => true,
             Item::Obj { slot, gen } => self
                 .obj(*slot)
                 .is_some_and(|o| o.gen == *gen && o.queue == Queue::Rs && o.seq == seq),
         }
     }
 
-    fn on_ack(&mut self, from: u32, to: u32) {
-        let mut rs = std::mem::take(&mut self.rs);
-        let mut dead = Vec::new();
-        rs.retain(|(seq, _, item)| {
-            let valid = self.rs_item_valid(*seq, item);
-            if !valid {
-                return false;
+    /// Takes out the front of the resend queue up to (not including) the first valid item
+    /// for which `stop` holds; invalid items are dropped on the way. The queue is in the
+    /// order messages were sent: by sequence number and by time.
+    fn rs_front(&mut self, stop: impl Fn(u32, u64) -> bool) -> Vec<(u32, u64, Item)> {
+        let mut out = Vec::new();
+        while let Some(&(seq, sent, item)) = self.rs.front() {
+            if !self.rs_item_valid(seq, &item) {
+                if matches!(item, Item::Ctl(_)) {
+                    self.rs_ctl = self.rs_ctl.saturating_sub(1);
+                }
+                self.rs.pop_front();
+                continue;
             }
-            if !seq_between(*seq, from, to) {
-                return true;
+            if stop(seq, sent) {
+                break;
+            }
+            self.rs.pop_front();
+            out.push((seq, sent, item));
+        }
+        out
+    }
+
+    /// Puts back at the front of the resend queue what [`Engine::rs_front`] took and the
+    /// caller keeps, in the same order.
+    fn rs_put_back(&mut self, kept: Vec<(u32, u64, Item)>) {
+        for x in kept.into_iter().rev() {
+            self.rs.push_front(x);
+        }
+    }
+
+    fn on_ack(&mut self, from: u32, to: u32) {
+        let front = self.rs_front(|seq, _| seq_after(seq, to));
+        let mut kept = Vec::new();
+        let mut done = Vec::new();
+        for (seq, sent, item) in front {
+            if !seq_between(seq, from, to) {
+                kept.push((seq, sent, item));
+                continue;
             }
             match item {
                 Item::Ctl(_) => self.rs_ctl = self.rs_ctl.saturating_sub(1),
-                Item::Obj { slot, .. } => dead.push(*slot),
+                Item::Obj { slot, .. } => done.push(slot),
+                Item::Direct => {}
             }
-            false
-        });
-        self.rs = rs;
-        for s in dead {
+        }
+        self.rs_put_back(kept);
+        for s in done {
             let state = self.obj(s).map(|o| o.state);
             match state {
                 Some(ObjState::Dead) => self.remove_slot(s),
@@ -693,27 +1738,26 @@ impl Engine {
 
     fn on_nack(&mut self, from: u32, to: u32) {
         self.stats.rx_nack += 1;
-        let mut rs = std::mem::take(&mut self.rs);
+        let front = self.rs_front(|seq, _| seq_after(seq, to));
+        let mut kept = Vec::new();
         let mut again = Vec::new();
-        rs.retain(|(seq, _, item)| {
-            if !self.rs_item_valid(*seq, item) {
-                return false;
+        for (seq, sent, item) in front {
+            if seq_between(seq, from, to) {
+                again.push(item);
+            } else {
+                kept.push((seq, sent, item));
             }
-            if seq_between(*seq, from, to) {
-                again.push(*item);
-                return false;
-            }
-            true
-        });
-        self.rs = rs;
+        }
+        self.rs_put_back(kept);
         self.resend(again);
     }
 
     fn resend(&mut self, items: Vec<Item>) {
         for item in items {
             match item {
-                Item::Ctl(c) => {
+                Item::Ctl(mut c) => {
                     self.rs_ctl = self.rs_ctl.saturating_sub(1);
+                    c.flags &= !(flags::HELLO | flags::HELLO_BACK);
                     self.tx.push_back(Item::Ctl(c));
                 }
                 Item::Obj { slot, .. } => {
@@ -723,6 +1767,7 @@ impl Engine {
                     }
                     self.enqueue(slot);
                 }
+                Item::Direct => {}
             }
         }
     }
@@ -740,11 +1785,32 @@ impl Engine {
         self.resend(again);
     }
 
-    // ---- sending -------------------------------------------------------------------------
+    // ---- timers ----------------------------------------------------------------------------
 
-    /// Called regularly (every few hundred ms): queues an ALIVE (or the pending ACK) after a
-    /// second of silence, and queues again the data messages left unacknowledged too long.
+    /// Called regularly (every few hundred ms at most): FTFW queues an ALIVE (or the pending
+    /// ACK) after a second of silence and queues again the data messages left
+    /// unacknowledged too long; NOTRACK queues an ALIVE after a second of silence; ALARM
+    /// queues the entries whose refresh is due and forgets the external entries not
+    /// refreshed for `CacheTimeout`.
     pub fn on_tick(&mut self, now_ms: u64) {
+        match self.cfg.mode {
+            Mode::Ftfw => self.tick_ftfw(now_ms),
+            Mode::Notrack => {
+                if now_ms >= self.next_alive_ms && self.tx.is_empty() {
+                    self.push_ctl(flags::ALIVE, 0, 0);
+                    self.next_alive_ms = now_ms + self.cfg.alive_ms;
+                }
+            }
+            Mode::Alarm => {
+                if now_ms >= self.next_scan_ms {
+                    self.next_scan_ms = now_ms + ALARM_SCAN_EVERY_MS;
+                    self.tick_alarm(now_ms);
+                }
+            }
+        }
+    }
+
+    fn tick_ftfw(&mut self, now_ms: u64) {
         if now_ms >= self.next_alive_ms && self.tx.is_empty() {
             match self.ack_from {
                 Some(from) if self.seq_set => {
@@ -755,34 +1821,91 @@ impl Engine {
             }
             self.next_alive_ms = now_ms + self.cfg.alive_ms;
         }
-        let mut late = Vec::new();
+        // Data messages unacknowledged for resend_ms go again; the queue is in sending
+        // order, so only its front can be due.
         let resend_ms = self.cfg.resend_ms;
-        let mut rs = std::mem::take(&mut self.rs);
-        rs.retain(|&(seq, sent, item)| {
-            let valid = self.rs_item_valid(seq, &item);
-            if valid && matches!(item, Item::Obj { .. }) && sent + resend_ms <= now_ms {
+        let front = self.rs_front(|_, sent| sent + resend_ms > now_ms);
+        let mut kept = Vec::new();
+        let mut late = Vec::new();
+        for (seq, sent, item) in front {
+            if matches!(item, Item::Obj { .. }) {
                 late.push(item);
-                return false;
+            } else {
+                kept.push((seq, sent, item));
             }
-            valid
-        });
-        self.rs = rs;
+        }
+        self.rs_put_back(kept);
         self.resend(late);
     }
+
+    fn tick_alarm(&mut self, now_ms: u64) {
+        // Refreshes due: queue them (as updates) and draw the next moment.
+        let due: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                o.as_ref()
+                    .filter(|o| o.state != ObjState::Dead && o.refresh_ms <= now_ms)
+                    .map(|_| i as u32)
+            })
+            .collect();
+        for s in due {
+            let delay = self.refresh_delay_ms();
+            if let Some(o) = self.obj_mut(s) {
+                o.refresh_ms = now_ms + delay;
+                if o.queue == Queue::Tx {
+                    continue;
+                }
+            }
+            self.stats.tx_refresh += 1;
+            self.enqueue(s);
+        }
+        // External entries no message refreshed for CacheTimeout: gone.
+        let timeout = u64::from(self.cfg.cache_timeout_s) * 1000;
+        let expired: Vec<u32> = self
+            .ext
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                e.as_ref()
+                    .filter(|e| e.updated_ms + timeout <= now_ms)
+                    .map(|_| i as u32)
+            })
+            .collect();
+        for s in expired {
+            if let Some(e) = self.ext.get_mut(s as usize).and_then(Option::take) {
+                self.ext_index.remove(&e.key);
+                self.ext_free.push(s);
+                let x = usize::from(e.expect);
+                self.ext_live[x] = self.ext_live[x].saturating_sub(1);
+                self.stats.ext_expired += 1;
+            }
+        }
+    }
+
+    // ---- sending ---------------------------------------------------------------------------
 
     /// Whether there is something to send.
     pub fn has_output(&self) -> bool {
         !self.tx.is_empty()
     }
 
-    fn hello_flags(&mut self) -> u8 {
+    /// How many messages wait to be sent.
+    pub fn tx_len(&self) -> usize {
+        self.tx.len()
+    }
+
+    fn hello_flags(&self) -> u8 {
+        if self.cfg.mode != Mode::Ftfw {
+            return 0;
+        }
         let mut f = 0;
         if self.hello == Hello::Say {
             f |= flags::HELLO;
         }
         if self.say_hello_back {
             f |= flags::HELLO_BACK;
-            self.say_hello_back = false;
         }
         f
     }
@@ -792,12 +1915,14 @@ impl Engine {
     pub fn poll_transmit(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
         let limit = self.cfg.max_datagram.min(buf.len());
         let mut pos = 0usize;
-        while let Some(item) = self.tx.pop_front() {
+        let mut data_sent = false;
+        while let Some(mut item) = self.tx.pop_front() {
             let Some(out) = buf.get_mut(pos..limit) else {
                 self.tx.push_front(item);
                 break;
             };
             let seq = self.next_seq;
+            let hello = self.hello_flags();
             let written = match item {
                 Item::Ctl(mut c) => {
                     c.seq = seq;
@@ -805,8 +1930,39 @@ impl Engine {
                         self.tx.push_front(item);
                         break;
                     }
-                    c.flags |= self.peek_hello_flags();
-                    c.emit(out).ok()
+                    c.flags |= hello;
+                    let n = c.emit(out).ok();
+                    // Kept as sent (for `-s rsqueue`); a resend drops the HELLO flags.
+                    item = Item::Ctl(c);
+                    n
+                }
+                Item::Direct => {
+                    let Some((k, attrs)) = self.direct.front() else {
+                        continue;
+                    };
+                    let len = HEADER_LEN + attrs.len();
+                    if len > out.len() {
+                        if pos == 0 {
+                            self.direct.pop();
+                            self.stats.tx_malformed += 1;
+                            continue;
+                        }
+                        self.tx.push_front(item);
+                        break;
+                    }
+                    let hdr = Header {
+                        version: VERSION,
+                        kind: k,
+                        flags: hello,
+                        len: len as u16,
+                        seq,
+                    };
+                    let ok = hdr.emit(out).is_ok();
+                    if let Some(dst) = out.get_mut(HEADER_LEN..len) {
+                        dst.copy_from_slice(attrs);
+                    }
+                    self.direct.pop();
+                    ok.then_some(len)
                 }
                 Item::Obj { slot, gen } => {
                     let Some(o) = self
@@ -819,23 +1975,19 @@ impl Engine {
                     if len > out.len() {
                         if pos == 0 {
                             // Larger than a datagram: cannot be sent at all.
+                            self.stats.tx_malformed += 1;
+                            if let Some(o) = self.obj_mut(slot) {
+                                o.queue = Queue::None;
+                            }
                             continue;
                         }
                         self.tx.push_front(item);
                         break;
                     }
-                    let kind = match (o.expect, o.state) {
-                        (false, ObjState::New) => DataKind::CtNew,
-                        (false, ObjState::Alive) => DataKind::CtUpdate,
-                        (false, ObjState::Dead) => DataKind::CtDelete,
-                        (true, ObjState::New) => DataKind::ExpNew,
-                        (true, ObjState::Alive) => DataKind::ExpUpdate,
-                        (true, ObjState::Dead) => DataKind::ExpDelete,
-                    };
                     let hdr = Header {
                         version: VERSION,
-                        kind: kind.number(),
-                        flags: self.peek_hello_flags(),
+                        kind: data_kind(o.expect, o.state).number(),
+                        flags: hello,
                         len: len as u16,
                         seq,
                     };
@@ -847,59 +1999,78 @@ impl Engine {
                 }
             };
             let Some(n) = written else { continue };
-            self.hello_flags();
+            self.say_hello_back = false;
             pos += n;
             self.next_seq = seq.wrapping_add(1);
             self.stats.tx_messages += 1;
-            match item {
-                Item::Ctl(c) if c.flags & (flags::ACK | flags::NACK | flags::RESYNC) != 0 => {
-                    let c = Control { seq, ..c };
-                    self.rs.push_back((seq, now_ms, Item::Ctl(c)));
-                    self.rs_ctl += 1;
-                    while self.rs_ctl > self.cfg.resend_ctl_max {
-                        match self
-                            .rs
-                            .iter()
-                            .position(|(_, _, i)| matches!(i, Item::Ctl(_)))
-                        {
-                            Some(p) => {
-                                self.rs.remove(p);
-                                self.rs_ctl -= 1;
-                                self.stats.rs_purged += 1;
-                            }
-                            None => break,
-                        }
-                    }
-                }
-                Item::Ctl(_) => {}
-                Item::Obj { slot, gen } => {
-                    if let Some(o) = self.obj_mut(slot) {
-                        o.queue = Queue::Rs;
-                        o.seq = seq;
-                        if o.state == ObjState::New {
-                            o.state = ObjState::Alive;
-                        }
-                    }
-                    self.rs.push_back((seq, now_ms, Item::Obj { slot, gen }));
-                }
-            }
+            data_sent |= !matches!(item, Item::Ctl(_));
+            self.sent(item, seq, now_ms);
         }
         if pos == 0 {
             return None;
         }
         self.stats.tx_datagrams += 1;
-        self.next_alive_ms = now_ms + self.cfg.alive_ms;
+        self.stats.tx_bytes += pos as u64;
+        // FTFW: shortly after the last data, an ALIVE (or the pending ACK) tells the peer
+        // the last number sent, so that losing the end of a burst is noticed (and NACKed)
+        // at once rather than a second later.
+        let probe = self.cfg.mode == Mode::Ftfw && data_sent;
+        self.next_alive_ms = now_ms
+            + if probe {
+                TAIL_PROBE_MS
+            } else {
+                self.cfg.alive_ms
+            };
         Some(pos)
     }
 
-    fn peek_hello_flags(&self) -> u8 {
-        let mut f = 0;
-        if self.hello == Hello::Say {
-            f |= flags::HELLO;
+    /// Bookkeeping once `item` went out with number `seq`.
+    fn sent(&mut self, item: Item, seq: u32, now_ms: u64) {
+        let ftfw = self.cfg.mode == Mode::Ftfw;
+        match item {
+            Item::Ctl(c) if ftfw && c.flags & (flags::ACK | flags::NACK | flags::RESYNC) != 0 => {
+                let c = Control { seq, ..c };
+                self.rs.push_back((seq, now_ms, Item::Ctl(c)));
+                self.rs_ctl += 1;
+                while self.rs_ctl > self.cfg.resend_ctl_max {
+                    match self
+                        .rs
+                        .iter()
+                        .position(|(_, _, i)| matches!(i, Item::Ctl(_)))
+                    {
+                        Some(p) => {
+                            self.rs.remove(p);
+                            self.rs_ctl -= 1;
+                            self.stats.rs_purged += 1;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            Item::Ctl(_) | Item::Direct => {}
+            Item::Obj { slot, gen } => {
+                let dead = self.obj(slot).is_some_and(|o| o.state == ObjState::Dead);
+                if !ftfw {
+                    // Sent once: nothing waits for an acknowledgement.
+                    if dead {
+                        self.remove_slot(slot);
+                        return;
+                    }
+                    if let Some(o) = self.obj_mut(slot) {
+                        o.queue = Queue::None;
+                        o.state = ObjState::Alive;
+                    }
+                    return;
+                }
+                if let Some(o) = self.obj_mut(slot) {
+                    o.queue = Queue::Rs;
+                    o.seq = seq;
+                    if o.state == ObjState::New {
+                        o.state = ObjState::Alive;
+                    }
+                }
+                self.rs.push_back((seq, now_ms, Item::Obj { slot, gen }));
+            }
         }
-        if self.say_hello_back {
-            f |= flags::HELLO_BACK;
-        }
-        f
     }
 }

@@ -43,11 +43,19 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+mod channel;
 mod engine;
+pub mod filter;
 mod node;
+pub mod stats;
 
-pub use engine::{Config, Engine, ExtEntry, IntEntry, Stats};
-pub use node::{Node, NodeConfig};
+pub use channel::{ChannelConfig, LinkStats, Transport};
+pub use engine::{
+    CacheId, CacheStats, Config, Engine, ExpectSync, ExtEntry, Inject, IntEntry, Mode, Origin,
+    QueueStats, RsEntry, Stats,
+};
+pub use filter::{Filter, Network};
+pub use node::{LinkInfo, Node, NodeConfig, NodeStats, Notice};
 
 /// Milliseconds since an arbitrary start, for the engine's timers.
 pub fn now_ms() -> u64 {
@@ -59,3 +67,5 @@ pub fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modes;

@@ -1,55 +1,73 @@
-//! The IO shell: sockets and the loop that drive an [`Engine`].
+//! The IO shell: the dedicated links, the kernel's sockets, and the loop that drives an
+//! [`Engine`].
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
+use conntrack_codec::ct::request::Key as CtKey;
 use conntrack_codec::ct::{ConntrackRepr, EventKind};
+use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::DumpFilter;
-use conntrack_codec::sync::SyncCt;
-use conntrack_io::{Event, Events, Groups, Socket};
+use conntrack_codec::sync::{DataKind, SyncCt, SyncExp};
+use conntrack_io::{Errno, Event, Events, Groups, LossCause, Socket};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::cache::commit_request;
-use crate::engine::{Config, Engine};
+use crate::cache::{commit_request, exp_commit_request, update_request};
+use crate::channel::{Channel, ChannelConfig, LinkStats, Transport};
+use crate::engine::{Config, Engine, Origin, QueueStats};
 use crate::now_ms;
 
-/// What a node needs (conntrackd's `Sync { UDP { ... } }` and `General` options).
+/// How long after lost events the node reads the table again (conntrackd waits
+/// `NetlinkOverrunResync` seconds, 30 by default).
+const RESYNC_DELAY_MS: u64 = 200;
+
+/// What a node needs (conntrackd's `Sync { ... }` and the `General` options it applies).
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// The local address and port to bind (`IPv4_address`, `Port`).
-    pub local: SocketAddr,
-    /// The peer's address and port (`IPv4_Destination_Address`, `Port`); datagrams from any
-    /// other source are dropped and counted.
-    pub peer: SocketAddr,
+    /// The dedicated links (`UDP`, `Multicast`, `TCP` sections, at most four, of one
+    /// transport family as conntrackd requires): the `default` one (else the first) carries
+    /// the traffic until it fails.
+    pub channels: Vec<ChannelConfig>,
     /// The engine's settings.
     pub engine: Config,
     /// The event socket's receive buffer (`NetlinkBufferSize`).
     pub netlink_buffer: usize,
     /// How far it may grow after a loss (`NetlinkBufferSizeMaxGrowth`).
     pub netlink_buffer_max: usize,
-    /// Replicate expectations too (`Options { ExpectationSync on }`).
-    pub expectations: bool,
+    /// `NetlinkEventsReliable`: the kernel does not drop events for a full socket (it
+    /// makes the change wait instead).
+    pub netlink_reliable: bool,
     /// Keep TCP window tracking on committed entries (`TCPWindowTracking`).
     pub window_tracking: bool,
     /// A fixed timeout for committed entries (`CommitTimeout`), else what is left of theirs.
     pub commit_timeout: Option<u32>,
+    /// `PurgeTimeout`: seconds between `conntrackd -t` and the purge.
+    pub purge_timeout: u32,
+    /// `StartupResync`: ask the peer for its table at start.
+    pub startup_resync: bool,
 }
 
 impl NodeConfig {
-    /// The defaults conntrackd uses, between `local` and `peer`.
+    /// The defaults conntrackd uses, with one UDP link between `local` and `peer`.
     pub fn new(local: SocketAddr, peer: SocketAddr) -> Self {
+        Self::with_channels(vec![ChannelConfig::udp(local, peer)])
+    }
+
+    /// The defaults conntrackd uses, with these links.
+    pub fn with_channels(channels: Vec<ChannelConfig>) -> Self {
         NodeConfig {
-            local,
-            peer,
+            channels,
             engine: Config::default(),
             netlink_buffer: 2 * 1024 * 1024,
             netlink_buffer_max: 8 * 1024 * 1024,
-            expectations: false,
+            netlink_reliable: false,
             window_tracking: false,
             commit_timeout: None,
+            purge_timeout: 60,
+            startup_resync: false,
         }
     }
 }
@@ -59,19 +77,95 @@ impl NodeConfig {
 pub struct NodeStats {
     /// Datagrams from a source other than the peer (dropped).
     pub foreign_datagrams: u64,
+    /// Kernel events received.
+    pub events: u64,
     /// Kernel events lost (reported by the event socket).
     pub events_lost: u64,
-    /// Resyncs with the kernel (after losses).
+    /// Resyncs with the kernel (after losses, or asked for).
     pub kernel_resyncs: u64,
     /// Times the event buffer grew.
     pub buffer_growths: u64,
     /// Events that did not convert (dropped).
     pub events_bad: u64,
-    /// Events caused by this node's own commits (ignored).
+    /// Events caused by this node's own commits (kept, not sent).
     pub events_own: u64,
     /// Datagrams the local stack refused to send (full queue, firewall): lost, recovered
     /// by FTFW.
     pub tx_refused: u64,
+    /// Entries committed (`-c`) and entries the kernel refused.
+    pub commit_ok: u64,
+    /// See `commit_ok`.
+    pub commit_fail: u64,
+    /// Purges of the kernel table done (`-t`), and the entries they deleted.
+    pub purges: u64,
+    /// See `purges`.
+    pub purged: u64,
+    /// Times the active link changed.
+    pub link_switches: u64,
+    /// Bytes and packets of the flows seen to go away (their counters, when the kernel
+    /// keeps them: `traffic processed` of `conntrackd -s`).
+    pub traffic_bytes: u64,
+    /// See `traffic_bytes`.
+    pub traffic_packets: u64,
+}
+
+/// What a link looks like now, for `conntrackd -s link` and `-s network`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Its transport.
+    pub transport: Transport,
+    /// Its interface's name (`Interface`), if given.
+    pub interface: Option<String>,
+    /// The interface's state, if it has one.
+    pub state: Option<conntrack_io::net::LinkState>,
+    /// Whether the node sends on it now (`role=ACTIVE`, else `BACKUP`).
+    pub active: bool,
+    /// Its counters.
+    pub stats: LinkStats,
+    /// TCP: (the connection the peer made is up, the one this node made is up).
+    pub tcp: Option<(bool, bool)>,
+    /// Whether sent UDP datagrams carry a checksum (`Checksum`), as the socket says.
+    pub checksum: bool,
+    /// The send buffer the kernel gave (`SndSocketBuffer`; twice the request).
+    pub sndbuf: usize,
+    /// The receive buffer the kernel gave (`RcvSocketBuffer`; twice the request).
+    pub rcvbuf: usize,
+}
+
+/// Something the daemon should log (conntrackd's words from [`Notice`]'s `Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The active link failed and this one takes over.
+    LinkSwitched(String),
+    /// The active link failed and no other is up.
+    NoLinks,
+    /// Events were lost: the event buffer grew to this many bytes.
+    BufferGrown(usize),
+    /// Events were lost and the buffer cannot grow further.
+    BufferMaxed,
+    /// The scheduled purge (`-t`) runs now.
+    Purging,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::LinkSwitched(d) => write!(f, "device `{d}' becomes dedicated link"),
+            Notice::NoLinks => f.write_str("no dedicated links available!"),
+            Notice::BufferGrown(n) => write!(
+                f,
+                "netlink event socket buffer size has been doubled to {n} bytes"
+            ),
+            Notice::BufferMaxed => f.write_str(
+                "netlink event socket buffer size cannot be doubled further since it will \
+                 exceed NetlinkBufferSizeMaxGrowth. We are likely to be losing events, this \
+                 may lead to unsynchronized replicas. Please, consider increasing netlink \
+                 socket buffer size via NetlinkBufferSize and NetlinkBufferSizeMaxGrowth \
+                 clauses in conntrackd.conf",
+            ),
+            Notice::Purging => f.write_str("flushing kernel conntrack table (scheduled)"),
+        }
+    }
 }
 
 /// A running node; see the crate documentation. Sockets are opened in the calling thread's
@@ -80,55 +174,118 @@ pub struct NodeStats {
 pub struct Node {
     cfg: NodeConfig,
     engine: Engine,
-    udp: UdpSocket,
+    channels: Vec<Channel>,
+    current: usize,
     events: Events,
     req: Socket,
     commit: Socket,
+    inject: Socket,
+    rcvbuf: usize,
+    maxed: bool,
     scratch: Box<ConntrackRepr>,
     buf: Vec<u8>,
+    out: Vec<u8>,
     stats: NodeStats,
+    notices: Vec<Notice>,
+    next_link_check: u64,
+    resync_at: Option<u64>,
 }
 
 fn io_err(e: conntrack_io::Error) -> io::Error {
     io::Error::other(e)
 }
 
+fn ct_key(r: &ConntrackRepr) -> CtKey {
+    let mut key = CtKey::orig(r.orig.unwrap_or_default());
+    key.zone = r.zone;
+    key
+}
+
+fn exp_key(e: &ExpectRepr) -> ExpKey {
+    let mut k = ExpKey::tuple(e.tuple.unwrap_or_default());
+    k.zone = e.zone;
+    k
+}
+
 impl Node {
-    /// Binds the UDP socket, subscribes to the kernel's events, and fills the internal cache
-    /// with a dump of the table.
+    /// Opens the links, subscribes to the kernel's events (with the kernel-side filter of
+    /// `Filter From Kernelspace`), and fills the internal cache with a dump of the table
+    /// (and of the expectations, with `ExpectationSync`); with `StartupResync`, asks the
+    /// peer for its table.
     ///
     /// # Errors
-    /// Any socket error.
+    /// Any socket error; no link; a filter too large for the kernel.
     pub fn start(cfg: NodeConfig) -> io::Result<Node> {
-        let udp = UdpSocket::bind(cfg.local)?;
-        udp.set_nonblocking(true)?;
-        let groups = if cfg.expectations {
+        if cfg.channels.is_empty() {
+            return Err(io::Error::other("no dedicated link"));
+        }
+        let mut channels = Vec::with_capacity(cfg.channels.len());
+        for c in &cfg.channels {
+            channels.push(Channel::open(c.clone())?);
+        }
+        let current = cfg.channels.iter().rposition(|c| c.default).unwrap_or(0);
+        let mut ecfg = cfg.engine.clone();
+        // The largest datagram the active link takes (the smallest of all, so that a
+        // switch never meets a datagram too large).
+        let mtu_max = channels
+            .iter()
+            .map(|c| c.max_datagram)
+            .min()
+            .unwrap_or(1472);
+        ecfg.max_datagram = ecfg.max_datagram.min(mtu_max);
+        let groups = if ecfg.expectations.enabled() {
             Groups::CONNTRACK | Groups::EXPECT
         } else {
             Groups::CONNTRACK
         };
         let mut events = Events::open(groups).map_err(io_err)?;
         events.set_nonblocking(true).map_err(io_err)?;
-        events.set_rcvbuf(cfg.netlink_buffer).map_err(io_err)?;
-        // Doubled after each overrun up to the maximum, by the stream itself.
+        // The size as configured (the kernel reports twice it), as conntrackd says it.
+        let rcvbuf = cfg.netlink_buffer;
+        events.set_rcvbuf(rcvbuf).map_err(io_err)?;
+        // Doubled after each overrun up to the maximum, by the stream itself (each growth
+        // comes with the loss report, below).
         events.set_rcvbuf_growth(Some(cfg.netlink_buffer_max));
+        if cfg.netlink_reliable {
+            events.set_reliable(true).map_err(io_err)?;
+        }
+        if ecfg.filter_kernelspace && !ecfg.filter.is_empty() {
+            let f = ecfg
+                .filter
+                .event_filter()
+                .map_err(|e| io::Error::other(format!("kernel filter: {e}")))?;
+            events.attach_filter(&f).map_err(io_err)?;
+        }
         let req = Socket::open().map_err(io_err)?;
         let commit = Socket::open().map_err(io_err)?;
+        let inject = Socket::open().map_err(io_err)?;
         let first_seq = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() as u32);
         let mut node = Node {
-            engine: Engine::new(cfg.engine, first_seq),
+            engine: Engine::new(ecfg, first_seq),
             cfg,
-            udp,
+            channels,
+            current,
             events,
             req,
             commit,
+            inject,
+            rcvbuf,
+            maxed: false,
             scratch: Box::default(),
             buf: vec![0; 65536],
+            out: vec![0; 65536],
             stats: NodeStats::default(),
+            notices: Vec::new(),
+            next_link_check: 0,
+            resync_at: None,
         };
-        node.resync_kernel()?;
+        node.populate()?;
+        if node.cfg.startup_resync {
+            node.engine.request_resync();
+        }
+        node.flush()?;
         Ok(node)
     }
 
@@ -147,13 +304,173 @@ impl Node {
         self.stats
     }
 
-    /// Dumps the kernel's table into the internal cache; entries the dump does not show are
-    /// deleted (and the peer told).
+    /// The settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// The event socket's buffer size as configured (`NetlinkBufferSize`, doubled after
+    /// each loss up to `NetlinkBufferSizeMaxGrowth`), as conntrackd reports it.
+    pub fn event_buffer(&self) -> usize {
+        self.rcvbuf
+    }
+
+    /// Passes each entry of the kernel's table (in the node's network namespace) to `f`,
+    /// those the filter keeps out left out (`conntrackd -i` without an internal cache).
+    ///
+    /// # Errors
+    /// A socket error.
+    pub fn kernel_entries(&mut self, mut f: impl FnMut(&ConntrackRepr)) -> io::Result<()> {
+        let filter = &self.engine.config().filter;
+        let scratch = &mut *self.scratch;
+        let _ = self
+            .req
+            .list(&DumpFilter::default(), |view| {
+                if scratch.parse_into(view.nf()).is_ok() && filter.accepts(scratch) {
+                    f(scratch);
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(io_err)?;
+        Ok(())
+    }
+
+    /// Flushes the kernel's conntrack table (`conntrackd -F`), and its expectations with
+    /// `expectations`.
+    ///
+    /// # Errors
+    /// The kernel's refusal.
+    pub fn flush_kernel(&mut self, conntrack: bool, expectations: bool) -> io::Result<()> {
+        if conntrack {
+            self.req.flush(&DumpFilter::default()).map_err(io_err)?;
+        }
+        if expectations {
+            for family in [2u8, 10] {
+                self.req.exp_flush(family).map_err(io_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next thing to log, if any.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        if self.notices.is_empty() {
+            None
+        } else {
+            Some(self.notices.remove(0))
+        }
+    }
+
+    /// The descriptors the node waits on (links and the event socket), for a caller that
+    /// runs its own `poll` and then calls [`Node::run_once`] with a zero timeout.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut v: Vec<BorrowedFd<'_>> = self.channels.iter().flat_map(|c| c.fds()).collect();
+        v.push(self.events.as_fd());
+        v
+    }
+
+    /// The links, the active one marked.
+    pub fn links(&self) -> Vec<LinkInfo> {
+        self.channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (checksum, sndbuf, rcvbuf) = c.socket_options();
+                LinkInfo {
+                    transport: c.cfg.transport,
+                    interface: c.cfg.interface.clone(),
+                    state: c
+                        .cfg
+                        .interface
+                        .as_deref()
+                        .and_then(|n| conntrack_io::net::interface_state(n).ok()),
+                    active: i == self.current,
+                    stats: c.stats,
+                    tcp: c.tcp_state(),
+                    checksum,
+                    sndbuf,
+                    rcvbuf,
+                }
+            })
+            .collect()
+    }
+
+    /// The queues of `conntrackd -s queue`: the transmit and resend queues, and the error
+    /// queue of a TCP link.
+    pub fn queues(&self) -> Vec<QueueStats> {
+        let mut v: Vec<QueueStats> = self.engine.queues().to_vec();
+        let (cur, full) = self
+            .channels
+            .iter()
+            .map(|c| c.errorq())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        v.insert(
+            1,
+            QueueStats {
+                name: "errorq",
+                current: cur as u64,
+                max: self.cfg.channels.first().map_or(128, |c| c.error_queue_len) as u64,
+                full,
+            },
+        );
+        v
+    }
+
+    fn populate(&mut self) -> io::Result<()> {
+        let now = now_ms();
+        let engine = &mut self.engine;
+        let scratch = &mut *self.scratch;
+        let mut bad = 0u64;
+        let _ = self
+            .req
+            .list(&DumpFilter::default(), |view| {
+                if scratch.parse_into(view.nf()).is_err()
+                    || engine.ct_populate(scratch, now).is_err()
+                {
+                    bad += 1;
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(io_err)?;
+        bad += self.dump_expectations(|e, x| e.exp_populate(x, now))?;
+        self.stats.events_bad += bad;
+        Ok(())
+    }
+
+    /// With `ExpectationSync`, passes each expectation of the kernel to `apply`; returns how
+    /// many did not convert or were refused.
+    fn dump_expectations(
+        &mut self,
+        mut apply: impl FnMut(&mut Engine, &ExpectRepr) -> conntrack_codec::Result<()>,
+    ) -> io::Result<u64> {
+        let mut bad = 0u64;
+        if !self.engine.config().expectations.enabled() {
+            return Ok(0);
+        }
+        let engine = &mut self.engine;
+        for family in [2u8, 10] {
+            let _ = self
+                .req
+                .exp_list(family, |e| {
+                    match ExpectRepr::try_from(&e) {
+                        Ok(x) if apply(engine, &x).is_ok() => {}
+                        _ => bad += 1,
+                    }
+                    ControlFlow::Continue(())
+                })
+                .map_err(io_err)?;
+        }
+        Ok(bad)
+    }
+
+    /// Reads the kernel's table again (`conntrackd -R`, and after lost events): changed and
+    /// new entries are sent; entries the dump does not show are deleted (and the peer told).
     ///
     /// # Errors
     /// A socket error.
     pub fn resync_kernel(&mut self) -> io::Result<()> {
         let now = now_ms();
+        self.stats.kernel_resyncs += 1;
         self.engine.begin_kernel_resync();
         let engine = &mut self.engine;
         let scratch = &mut *self.scratch;
@@ -161,158 +478,373 @@ impl Node {
         let summary = self
             .req
             .list(&DumpFilter::default(), |view| {
-                if scratch.parse_into(view.nf()).is_err() || engine.ct_update(scratch, now).is_err()
+                if scratch.parse_into(view.nf()).is_err() || engine.ct_resync(scratch, now).is_err()
                 {
                     bad += 1;
                 }
                 ControlFlow::Continue(())
             })
             .map_err(io_err)?;
-        self.stats.events_bad += bad;
         if !summary.interrupted {
             self.engine.end_kernel_resync();
         }
+        bad += self.dump_expectations(|e, x| e.exp_resync(x, now))?;
+        self.stats.events_bad += bad;
         Ok(())
     }
 
     /// Runs the loop for at most `timeout_ms`: waits for datagrams and events, feeds the
-    /// engine, ticks its timers, and sends what it has.
+    /// engine, ticks its timers, watches the links, and sends what it has.
     ///
     /// # Errors
     /// A socket error other than a full or empty queue.
     pub fn run_once(&mut self, timeout_ms: u16) -> io::Result<()> {
         {
-            let mut fds = [
-                PollFd::new(self.udp.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.events.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut fds: Vec<PollFd<'_>> = self
+                .fds()
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
             let wait = if self.engine.has_output() {
                 0
             } else {
                 timeout_ms
             };
-            poll(&mut fds, PollTimeout::from(wait)).map_err(io::Error::from)?;
+            match poll(&mut fds, PollTimeout::from(wait)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
         }
+        let now = now_ms();
         self.read_events()?;
-        self.read_datagrams()?;
-        self.engine.on_tick(now_ms());
+        self.read_links(now);
+        self.inject_pending()?;
+        if self.engine.take_kernel_bulk() {
+            self.bulk_from_kernel()?;
+        }
+        if self.engine.take_purge(now) {
+            self.purge()?;
+        }
+        if now >= self.next_link_check {
+            self.next_link_check = now + 250;
+            self.check_links();
+            for c in &mut self.channels {
+                c.tick();
+            }
+        }
+        self.engine.on_tick(now);
         self.flush()
+    }
+
+    fn read_links(&mut self, now: u64) {
+        let (engine, buf) = (&mut self.engine, &mut self.buf);
+        let mut switch = None;
+        for (i, c) in self.channels.iter_mut().enumerate() {
+            let accepted = c.read(engine, buf, now);
+            if accepted > 0 && i != self.current {
+                switch = Some(i);
+            }
+        }
+        self.stats.foreign_datagrams = self.channels.iter().map(|c| c.stats.error_recv).sum();
+        // The peer moved to another link: follow it (conntrackd's multichannel does).
+        if let Some(i) = switch {
+            self.current = i;
+            self.stats.link_switches += 1;
+        }
+    }
+
+    /// The active link's interface went down: take the first other one that is up.
+    fn check_links(&mut self) {
+        if self.channels.len() < 2 {
+            return;
+        }
+        let Some(name) = self
+            .channels
+            .get(self.current)
+            .and_then(|c| c.cfg.interface.clone())
+        else {
+            return;
+        };
+        let ok = conntrack_io::net::interface_state(&name).is_ok_and(|s| s.up && s.running);
+        if ok {
+            return;
+        }
+        for (i, c) in self.channels.iter().enumerate() {
+            if i == self.current {
+                continue;
+            }
+            let up = c
+                .cfg
+                .interface
+                .as_deref()
+                .and_then(|n| conntrack_io::net::interface_state(n).ok())
+                .is_some_and(|s| s.up || s.running);
+            if up {
+                self.current = i;
+                self.stats.link_switches += 1;
+                self.notices.push(Notice::LinkSwitched(
+                    c.cfg.interface.clone().unwrap_or_default(),
+                ));
+                return;
+            }
+        }
+        self.notices.push(Notice::NoLinks);
     }
 
     fn read_events(&mut self) -> io::Result<()> {
         let own = self.commit.portid();
+        let injector = self.inject.portid();
         let mut lost = false;
+        // One clock read per batch: the events of a batch are a few milliseconds apart.
+        let now = now_ms();
         for _ in 0..4096 {
-            let now = now_ms();
             let ev = match self.events.try_next() {
                 Ok(Some(ev)) => ev,
                 Ok(None) => break,
                 Err(e) => return Err(io_err(e)),
             };
+            let origin = |portid: u32| {
+                if portid != 0 && portid == own {
+                    Origin::Commit
+                } else if portid != 0 && portid == injector {
+                    Origin::Inject
+                } else {
+                    Origin::Kernel
+                }
+            };
             match ev {
                 Event::Conntrack(ev) => {
-                    if own != 0 && ev.portid == own {
+                    self.stats.events += 1;
+                    let o = origin(ev.portid);
+                    if o == Origin::Commit {
                         self.stats.events_own += 1;
-                        continue;
                     }
                     if self.scratch.parse_into(ev.entry.nf()).is_err() {
                         self.stats.events_bad += 1;
                         continue;
                     }
-                    let r = match ev.kind {
-                        EventKind::Destroy => self.engine.ct_destroy(&self.scratch),
-                        _ => self.engine.ct_update(&self.scratch, now),
-                    };
-                    if r.is_err() {
+                    if ev.kind == EventKind::Destroy && o == Origin::Kernel {
+                        for c in [self.scratch.counters_orig, self.scratch.counters_reply]
+                            .into_iter()
+                            .flatten()
+                        {
+                            self.stats.traffic_bytes += c.bytes.unwrap_or(0);
+                            self.stats.traffic_packets += c.packets.unwrap_or(0);
+                        }
+                    }
+                    if self
+                        .engine
+                        .ct_event(ev.kind, &self.scratch, o, now)
+                        .is_err()
+                    {
                         self.stats.events_bad += 1;
                     }
                 }
                 Event::Expect(ev) => {
-                    if !self.cfg.expectations || (own != 0 && ev.portid == own) {
-                        continue;
-                    }
+                    self.stats.events += 1;
+                    let o = origin(ev.portid);
                     let Ok(e) = ExpectRepr::try_from(&ev.exp) else {
                         self.stats.events_bad += 1;
                         continue;
                     };
-                    let r = match ev.kind {
-                        EventKind::Destroy => self.engine.exp_destroy(&e),
-                        _ => self.engine.exp_update(&e, now),
-                    };
-                    if r.is_err() {
+                    if self.engine.exp_event(ev.kind, &e, o, now).is_err() {
                         self.stats.events_bad += 1;
                     }
                 }
                 Event::Lost(l) => {
                     self.stats.events_lost += l.count;
-                    self.stats.buffer_growths += u64::from(l.grown_to.is_some());
+                    // As conntrackd: say each doubling, and say once that it cannot grow
+                    // further.
+                    if let Some(effective) = l.grown_to {
+                        // The kernel reports twice the size asked; conntrackd says the size.
+                        self.rcvbuf = effective / 2;
+                        self.stats.buffer_growths += 1;
+                        self.notices.push(Notice::BufferGrown(self.rcvbuf));
+                    } else if l.cause == LossCause::QueueFull
+                        && self.rcvbuf >= self.cfg.netlink_buffer_max
+                        && !self.maxed
+                    {
+                        self.maxed = true;
+                        self.notices.push(Notice::BufferMaxed);
+                    }
                     lost = true;
                 }
             }
         }
         if lost {
-            self.stats.kernel_resyncs += 1;
+            // One resync for a burst of losses: a little later, when the burst that
+            // overran the buffer has passed (a dump per loss would slow the table down and
+            // lose more).
+            if self.resync_at.is_none() {
+                self.resync_at = Some(now_ms() + RESYNC_DELAY_MS);
+            }
+        }
+        if self.resync_at.is_some_and(|t| now_ms() >= t) {
+            self.resync_at = None;
             self.resync_kernel()?;
         }
         Ok(())
     }
 
-    fn read_datagrams(&mut self) -> io::Result<()> {
-        for _ in 0..1024 {
-            match self.udp.recv_from(&mut self.buf) {
-                Ok((n, from)) => {
-                    if from.ip() != self.cfg.peer.ip() {
-                        self.stats.foreign_datagrams += 1;
-                        continue;
-                    }
-                    let now = now_ms();
-                    if let Some(d) = self.buf.get(..n) {
-                        self.engine.on_datagram(d, now);
-                    }
+    /// A bulk send without internal cache: the kernel's table, each entry as new.
+    fn bulk_from_kernel(&mut self) -> io::Result<()> {
+        let engine = &mut self.engine;
+        let scratch = &mut *self.scratch;
+        let mut bad = 0u64;
+        let _ = self
+            .req
+            .list(&DumpFilter::default(), |view| {
+                if scratch.parse_into(view.nf()).is_err() || engine.bulk_entry(scratch).is_err() {
+                    bad += 1;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(e) => return Err(e),
-            }
+                ControlFlow::Continue(())
+            })
+            .map_err(io_err)?;
+        self.stats.events_bad += bad;
+        Ok(())
+    }
+
+    /// `DisableExternalCache`: what the peer sent goes into the kernel now, as conntrackd's
+    /// injector puts it there (a new entry that exists is deleted and made again; an
+    /// update of a missing entry creates it; a failed update is tried as delete and create).
+    fn inject_pending(&mut self) -> io::Result<()> {
+        let wt = self.cfg.window_tracking;
+        while let Some(item) = self.engine.poll_inject() {
+            let kind = item.kind;
+            let (ok, not_found) = if kind.is_expect() {
+                match SyncExp::new_checked(item.attrs).and_then(|v| v.to_repr()) {
+                    Ok(e) => self.inject_exp(kind, &e),
+                    Err(_) => (false, false),
+                }
+            } else {
+                match SyncCt::new_checked(item.attrs).and_then(|v| v.to_repr()) {
+                    Ok(r) => self.inject_ct(kind, &r, wt),
+                    Err(_) => (false, false),
+                }
+            };
+            self.engine.pop_inject();
+            self.engine.count_inject(kind, ok, not_found);
         }
         Ok(())
     }
 
-    /// Sends everything the engine has queued.
+    fn inject_ct(&mut self, kind: DataKind, r: &ConntrackRepr, wt: bool) -> (bool, bool) {
+        let s = &mut self.inject;
+        let enoent = |e: &conntrack_io::Error| e.errno() == Some(Errno::ENOENT);
+        match kind {
+            DataKind::CtNew => {
+                let c = commit_request(r, 0, None, wt);
+                match s.create(&c) {
+                    Ok(()) => (true, false),
+                    Err(e) if e.errno() == Some(Errno::EEXIST) => {
+                        let _ = s.delete(&ct_key(r));
+                        (s.create(&c).is_ok(), false)
+                    }
+                    Err(_) => (false, false),
+                }
+            }
+            DataKind::CtUpdate => match s.update(&update_request(r, wt)) {
+                Ok(()) => (true, false),
+                Err(e) if enoent(&e) => (s.create(&commit_request(r, 0, None, wt)).is_ok(), true),
+                Err(_) => {
+                    let _ = s.delete(&ct_key(r));
+                    (s.create(&commit_request(r, 0, None, wt)).is_ok(), false)
+                }
+            },
+            _ => match s.delete(&ct_key(r)) {
+                Ok(()) => (true, false),
+                Err(e) if enoent(&e) => (true, true),
+                Err(_) => (false, false),
+            },
+        }
+    }
+
+    fn inject_exp(&mut self, kind: DataKind, e: &ExpectRepr) -> (bool, bool) {
+        let s = &mut self.inject;
+        match kind {
+            DataKind::ExpDelete => match s.exp_delete(&exp_key(e)) {
+                Ok(()) => (true, false),
+                Err(x) if x.errno() == Some(Errno::ENOENT) => (true, true),
+                Err(_) => (false, false),
+            },
+            _ => {
+                let c = exp_commit_request(e, 0, None);
+                match s.exp_create(&c) {
+                    Ok(()) => (true, false),
+                    Err(x) if x.errno() == Some(Errno::EEXIST) => {
+                        let _ = s.exp_delete(&exp_key(e));
+                        (s.exp_create(&c).is_ok(), false)
+                    }
+                    Err(_) => (false, false),
+                }
+            }
+        }
+    }
+
+    /// Sends everything the engine has queued on the active link.
     ///
     /// # Errors
-    /// A socket error other than a full queue (the datagram is then lost and recovered by
-    /// FTFW).
+    /// None today (a refused datagram is lost, and FTFW recovers it); kept for the links
+    /// that may fail for good.
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut out = [0u8; 65536];
-        while let Some(n) = self.engine.poll_transmit(now_ms(), &mut out) {
-            match self.udp.send_to(&out[..n], self.cfg.peer) {
-                Ok(_) => {}
-                // A full queue, an ICMP error from an earlier send, or a local firewall
-                // rule that drops the datagram (EPERM): the datagram is lost, and FTFW
-                // recovers it as any lost datagram.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::ConnectionRefused
-                            | io::ErrorKind::PermissionDenied
-                    ) =>
-                {
-                    self.stats.tx_refused += 1;
-                }
-                Err(e) => return Err(e),
+        let now = now_ms();
+        while let Some(n) = self.engine.poll_transmit(now, &mut self.out) {
+            let Some(ch) = self.channels.get_mut(self.current) else {
+                break;
+            };
+            let d = self.out.get(..n).unwrap_or(&[]);
+            if !ch.send(d) {
+                self.stats.tx_refused += 1;
             }
         }
         Ok(())
     }
 
-    /// Puts the external cache into the kernel (`conntrackd -c`), in bulk; an entry that
-    /// exists already is replaced. Returns how many went in and how many failed.
+    /// Schedules the purge of `conntrackd -t`: after `PurgeTimeout` seconds the kernel's
+    /// entries that pass the filter are deleted and the internal cache's conntrack entries
+    /// forgotten (conntrackd's way of making a backup forget the connections it no longer
+    /// serves). A purge already scheduled is kept.
+    pub fn schedule_purge(&mut self) {
+        self.engine.schedule_purge(now_ms(), self.cfg.purge_timeout);
+    }
+
+    fn purge(&mut self) -> io::Result<()> {
+        self.notices.push(Notice::Purging);
+        self.stats.purges += 1;
+        let filter = self.engine.config().filter.clone();
+        let mut victims = Vec::new();
+        let scratch = &mut *self.scratch;
+        let _ = self
+            .req
+            .list(&DumpFilter::default(), |view| {
+                if scratch.parse_into(view.nf()).is_ok() && filter.accepts(scratch) {
+                    victims.push(ct_key(scratch));
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(io_err)?;
+        let mut gone = 0u64;
+        self.commit
+            .delete_batch(&victims, 64, |_, r| {
+                if r.is_ok() {
+                    gone += 1;
+                }
+            })
+            .map_err(io_err)?;
+        self.stats.purged += gone;
+        self.engine.flush_internal_ct();
+        Ok(())
+    }
+
+    /// Puts the external cache's conntrack entries into the kernel (`conntrackd -c`), in
+    /// bulk, masters before the entries their expectations created; an entry that exists
+    /// already is replaced. Returns how many went in and how many failed. Cancels a
+    /// scheduled purge, as conntrackd does.
     ///
     /// # Errors
     /// A socket error.
     pub fn commit(&mut self) -> io::Result<(u64, u64)> {
+        self.engine.cancel_purge();
         let now = now_ms();
         let mut reqs = Vec::with_capacity(256);
         let (mut ok, mut failed) = (0u64, 0u64);
@@ -355,14 +887,54 @@ impl Node {
         }
         // Entries already in the table: delete, then create again.
         for r in exists {
-            let mut key = conntrack_codec::ct::request::Key::orig(r.orig.unwrap_or_default());
-            key.zone = r.zone;
-            let _ = self.commit.delete(&key);
+            let _ = self.commit.delete(&ct_key(&r));
             match self.commit.create(&r) {
                 Ok(()) => ok += 1,
                 Err(_) => failed += 1,
             }
         }
+        self.stats.commit_ok += ok;
+        self.stats.commit_fail += failed;
+        Ok((ok, failed))
+    }
+
+    /// Puts the external cache's expectations into the kernel (`conntrackd -c expect`):
+    /// their masters must be there already (commit the conntrack entries first). Returns
+    /// how many went in and how many failed.
+    ///
+    /// # Errors
+    /// A socket error.
+    pub fn commit_expectations(&mut self) -> io::Result<(u64, u64)> {
+        self.engine.cancel_purge();
+        let now = now_ms();
+        let exps: Vec<(Vec<u8>, u64)> = self
+            .engine
+            .external()
+            .filter(|e| e.expect)
+            .map(|e| (e.attrs.clone(), e.updated_ms))
+            .collect();
+        let (mut ok, mut failed) = (0u64, 0u64);
+        for (attrs, updated) in exps {
+            let Ok(e) = SyncExp::new_checked(&attrs).and_then(|v| v.to_repr()) else {
+                failed += 1;
+                continue;
+            };
+            let elapsed = now.saturating_sub(updated) / 1000;
+            let req = exp_commit_request(&e, elapsed, self.cfg.commit_timeout);
+            let r = match self.commit.exp_create(&req) {
+                Err(x) if x.errno() == Some(Errno::EEXIST) => {
+                    let _ = self.commit.exp_delete(&exp_key(&req));
+                    self.commit.exp_create(&req)
+                }
+                r => r,
+            };
+            match r {
+                Ok(()) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        self.stats.commit_ok += ok;
+        self.stats.commit_fail += failed;
         Ok((ok, failed))
     }
 
@@ -380,7 +952,7 @@ impl Node {
         self.commit
             .create_batch(reqs, 64, |i, r| match r {
                 Ok(()) => *ok += 1,
-                Err(e) if e.errno() == Some(conntrack_io::Errno::EEXIST) => eexist.push(i),
+                Err(e) if e.errno() == Some(Errno::EEXIST) => eexist.push(i),
                 Err(_) => *failed += 1,
             })
             .map_err(io_err)?;

@@ -9,7 +9,7 @@ use conntrack_codec::sync::{flags, Body, Control, Messages, SyncCt};
 
 use crate::{Config, Engine};
 
-fn entry(i: u32) -> ConntrackRepr {
+pub(crate) fn entry(i: u32) -> ConntrackRepr {
     let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i >> 16)));
     let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let orig = Tuple::tcp(src, dst, (i & 0xffff) as u16, 80);
@@ -29,42 +29,42 @@ fn entry(i: u32) -> ConntrackRepr {
 }
 
 /// A tiny deterministic generator (xorshift), so that every run loses the same datagrams.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn percent(&mut self) -> u64 {
+    pub(crate) fn percent(&mut self) -> u64 {
         self.next() % 100
     }
 }
 
 #[derive(Default, Clone, Copy)]
-struct Faults {
-    loss: u64,
-    duplicate: u64,
-    reorder: u64,
+pub(crate) struct Faults {
+    pub(crate) loss: u64,
+    pub(crate) duplicate: u64,
+    pub(crate) reorder: u64,
 }
 
 /// Two engines and the link; `step` moves the clock 10 ms.
-struct Pair {
-    a: Engine,
-    b: Engine,
-    now: u64,
-    rng: Rng,
-    faults: Faults,
-    a_to_b: VecDeque<Vec<u8>>,
-    b_to_a: VecDeque<Vec<u8>>,
-    sent_a: Vec<Vec<u8>>,
+pub(crate) struct Pair {
+    pub(crate) a: Engine,
+    pub(crate) b: Engine,
+    pub(crate) now: u64,
+    pub(crate) rng: Rng,
+    pub(crate) faults: Faults,
+    pub(crate) a_to_b: VecDeque<Vec<u8>>,
+    pub(crate) b_to_a: VecDeque<Vec<u8>>,
+    pub(crate) sent_a: Vec<Vec<u8>>,
 }
 
 impl Pair {
-    fn new(cfg: Config, seq_a: u32, seq_b: u32, faults: Faults) -> Pair {
+    pub(crate) fn new(cfg: Config, seq_a: u32, seq_b: u32, faults: Faults) -> Pair {
         Pair {
-            a: Engine::new(cfg, seq_a),
+            a: Engine::new(cfg.clone(), seq_a),
             b: Engine::new(cfg, seq_b),
             now: 1,
             rng: Rng(0x9e37_79b9_7f4a_7c15),
@@ -89,7 +89,7 @@ impl Pair {
         }
     }
 
-    fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.now += 10;
         let mut buf = [0u8; 2048];
         for e in [&mut self.a, &mut self.b] {
@@ -120,7 +120,7 @@ impl Pair {
         }
     }
 
-    fn run_until(&mut self, max_ms: u64, done: impl Fn(&Pair) -> bool) -> bool {
+    pub(crate) fn run_until(&mut self, max_ms: u64, done: impl Fn(&Pair) -> bool) -> bool {
         let end = self.now + max_ms;
         while self.now < end {
             self.step();
@@ -132,7 +132,7 @@ impl Pair {
     }
 }
 
-fn marks_in_external(e: &Engine) -> Vec<u32> {
+pub(crate) fn marks_in_external(e: &Engine) -> Vec<u32> {
     let mut v: Vec<u32> = e
         .external()
         .map(|x| {
@@ -152,7 +152,7 @@ fn converge(n: u32, faults: Faults, seq_a: u32) -> Pair {
     let mut p = Pair::new(Config::default(), seq_a, 7, faults);
     for i in 0..n {
         p.a.ct_update(&entry(i), p.now).unwrap();
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             p.step();
         }
     }
@@ -227,9 +227,9 @@ fn updates_and_deletes_travel_under_loss() {
     let mut p = converge(1000, faults, 1);
     // Update the mark of the even entries and delete every third.
     for i in 0..1000u32 {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             p.a.ct_destroy(&entry(i)).unwrap();
-        } else if i % 2 == 0 {
+        } else if i.is_multiple_of(2) {
             let mut e = entry(i);
             e.mark = Some(i + 100_000);
             p.a.ct_update(&e, p.now).unwrap();
@@ -237,7 +237,7 @@ fn updates_and_deletes_travel_under_loss() {
     }
     let want: Vec<u32> = (0..1000u32)
         .filter(|i| i % 3 != 0)
-        .map(|i| if i % 2 == 0 { i + 100_000 } else { i })
+        .map(|i| if i.is_multiple_of(2) { i + 100_000 } else { i })
         .collect();
     let mut want_sorted = want.clone();
     want_sorted.sort_unstable();
@@ -264,7 +264,7 @@ fn an_update_event_without_mark_keeps_the_cached_mark() {
 }
 
 /// Builds one datagram from `msgs` (seq, flags, body kind).
-fn ctl(seq: u32, fl: u8, from: u32, to: u32) -> Vec<u8> {
+pub(crate) fn ctl(seq: u32, fl: u8, from: u32, to: u32) -> Vec<u8> {
     let mut b = [0u8; 16];
     let n = Control {
         flags: fl,
@@ -335,7 +335,7 @@ fn gaps_are_nacked_and_acks_follow_the_window() {
         ack_window: 4,
         ..Config::default()
     };
-    let mut b = Engine::new(cfg, 50);
+    let mut b = Engine::new(cfg.clone(), 50);
     let mut a = Engine::new(cfg, 100);
     for i in 0..10 {
         a.ct_update(&entry(i), 0).unwrap();
@@ -408,4 +408,28 @@ fn hello_handshake_and_a_restarted_peer() {
     assert!(p.run_until(20_000, |p| p.b.external_ct_len() == 101));
     assert!(p.a.stats().rx_hello >= 1);
     assert_eq!(p.a.stats().rx_resync, 1);
+}
+
+#[test]
+fn committed_timeouts_are_what_is_left_or_commit_timeout() {
+    use crate::cache::{commit_request, exp_commit_request};
+    let e = entry(1); // timeout 300
+    assert_eq!(commit_request(&e, 100, None, false).timeout, Some(200));
+    assert_eq!(commit_request(&e, 300, None, false).timeout, Some(60));
+    assert_eq!(commit_request(&e, u64::MAX, None, false).timeout, Some(60));
+    assert_eq!(commit_request(&e, 100, Some(7), false).timeout, Some(7));
+    let none = ConntrackRepr {
+        timeout: None,
+        ..entry(2)
+    };
+    assert_eq!(commit_request(&none, 0, None, false).timeout, Some(60));
+    let x = conntrack_codec::exp::ExpectRepr {
+        timeout: Some(30),
+        id: Some(9),
+        ..Default::default()
+    };
+    let c = exp_commit_request(&x, 10, None);
+    assert_eq!((c.timeout, c.id), (Some(20), None));
+    assert_eq!(exp_commit_request(&x, 40, None).timeout, Some(60));
+    assert_eq!(exp_commit_request(&x, 0, Some(5)).timeout, Some(5));
 }

@@ -52,6 +52,7 @@ pub use entry::CtLine;
 pub use expect::ExpLine;
 pub use stats::{ExpStatsCpuLine, StatsCpuLine};
 pub use text::Addr;
+pub use time::Ctime;
 
 /// The output style (`-o save`, `-o xml`, or neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -59,8 +59,22 @@ fn civil(epoch_secs: u64, utc_offset: i32) -> Tm {
     }
 }
 
-/// `ctime()` without its newline: `Fri Nov 27 09:53:28 2026`.
-pub(crate) struct Ctime(pub(crate) u64, pub(crate) i32);
+/// `ctime()` without its newline: `Fri Nov 27 09:53:28 2026`, for seconds since the epoch
+/// (the first field) at an offset from UTC in seconds (the second: the local time zone's).
+///
+/// ```
+/// use conntrack_codec::fmt::Ctime;
+/// assert_eq!(Ctime(1_796_441_926, 0).to_string(), "Sat Dec  5 03:38:46 2026");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctime(pub u64, pub i32);
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Ctime {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}
 
 impl Display for Ctime {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {

@@ -172,6 +172,7 @@ fn align4(n: usize) -> Option<usize> {
 
 /// One attribute: type and payload (padding excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NtaAttr<'a> {
     kind: u16,
     payload: &'a [u8],
@@ -245,6 +246,7 @@ impl<'a> NtaAttr<'a> {
 /// (`nta_len` at least 4 and within the message) and stops for good after an error. A tail
 /// of fewer than 5 bytes is ignored, as conntrackd's receiver ignores it.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NtaAttrs<'a> {
     rest: &'a [u8],
     done: bool,
@@ -308,6 +310,21 @@ pub struct NtaWriter<'b> {
     buf: &'b mut [u8],
     pos: usize,
     measure: bool,
+}
+
+/// Logs the bytes written so far and the buffer's capacity (not the unwritten rest).
+#[cfg(feature = "defmt")]
+impl defmt::Format for NtaWriter<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let written = self.buf.get(..self.pos).unwrap_or(&[]);
+        defmt::write!(
+            f,
+            "NtaWriter {{ written: {=[u8]}, capacity: {=usize}, measure: {=bool} }}",
+            written,
+            self.buf.len(),
+            self.measure
+        );
+    }
 }
 
 impl<'b> NtaWriter<'b> {

@@ -134,6 +134,7 @@ fn swapped16(a: &NtaAttr<'_>) -> Result<u16> {
 /// this codec does not know are skipped and counted (conntrackd 1.4.7 would refuse the whole
 /// message).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SyncCt<'a> {
     attrs: &'a [u8],
     idx: [u16; SLOTS],
@@ -483,9 +484,16 @@ pub fn emit_ct_attrs(r: &ConntrackRepr, w: &mut NtaWriter<'_>) -> Result<()> {
         l4proto::ICMPV6 => (orig.icmpv6_type, orig.icmpv6_code, orig.icmpv6_id),
         _ => (None, None, None),
     };
-    if let (Some(t), Some(c), Some(id)) = icmp {
+    // Each field on its own, in conntrackd's order: a message that carries only some of
+    // them reads back the same.
+    let (t, c, id) = icmp;
+    if let Some(t) = t {
         w.u8(nta::ICMP_TYPE, t)?;
+    }
+    if let Some(c) = c {
         w.u8(nta::ICMP_CODE, c)?;
+    }
+    if let Some(id) = id {
         w.attr(nta::ICMP_ID, &id.to_le_bytes())?;
     }
     if let Some(v) = r.timeout {
@@ -548,36 +556,51 @@ pub fn emit_ct_attrs(r: &ConntrackRepr, w: &mut NtaWriter<'_>) -> Result<()> {
     Ok(())
 }
 
-/// NAT as conntrackd derives it from the status and the reply tuple.
+/// NAT as conntrackd derives it from the status and the reply tuple; an entry read from a
+/// sync message (whose NAT ranges say what the message carried) writes back exactly that.
 fn emit_nat(r: &ConntrackRepr, orig: &Tuple, w: &mut NtaWriter<'_>) -> Result<()> {
     let Some(reply) = r.reply else { return Ok(()) };
     let has = |bit: Status| r.status.is_some_and(|s| s.contains(bit));
-    let snat_done = has(Status::SRC_NAT_DONE);
-    let dnat_done = has(Status::DST_NAT_DONE);
-    if snat_done && reply.dst != orig.src {
-        match reply.dst {
-            Some(IpAddr::V4(a)) => w.attr(nta::SNAT_IPV4, &a.octets())?,
-            Some(IpAddr::V6(a)) => w.attr(nta::SNAT_IPV6, &a.octets())?,
-            None => {}
-        }
-    }
-    if dnat_done && reply.src != orig.dst {
-        match reply.src {
-            Some(IpAddr::V4(a)) => w.attr(nta::DNAT_IPV4, &a.octets())?,
-            Some(IpAddr::V6(a)) => w.attr(nta::DNAT_IPV6, &a.octets())?,
-            None => {}
-        }
-    }
     let status_or_absent = |bit: Status| r.status.is_none_or(|s| s.contains(bit));
-    if status_or_absent(Status::SRC_NAT_DONE) && reply.dst_port != orig.src_port {
-        if let Some(p) = reply.dst_port {
-            w.attr(nta::SPAT_PORT, &p.to_le_bytes())?;
+    let snat = match r.nat_src {
+        Some(n) => n.min_addr,
+        None if has(Status::SRC_NAT_DONE) && reply.dst != orig.src => reply.dst,
+        None => None,
+    };
+    let dnat = match r.nat_dst {
+        Some(n) => n.min_addr,
+        None if has(Status::DST_NAT_DONE) && reply.src != orig.dst => reply.src,
+        None => None,
+    };
+    let spat = match r.nat_src {
+        Some(n) => n.min_port,
+        None if status_or_absent(Status::SRC_NAT_DONE) && reply.dst_port != orig.src_port => {
+            reply.dst_port
         }
+        None => None,
+    };
+    let dpat = match r.nat_dst {
+        Some(n) => n.min_port,
+        None if status_or_absent(Status::DST_NAT_DONE) && reply.src_port != orig.dst_port => {
+            reply.src_port
+        }
+        None => None,
+    };
+    match snat {
+        Some(IpAddr::V4(a)) => w.attr(nta::SNAT_IPV4, &a.octets())?,
+        Some(IpAddr::V6(a)) => w.attr(nta::SNAT_IPV6, &a.octets())?,
+        None => {}
     }
-    if status_or_absent(Status::DST_NAT_DONE) && reply.src_port != orig.dst_port {
-        if let Some(p) = reply.src_port {
-            w.attr(nta::DPAT_PORT, &p.to_le_bytes())?;
-        }
+    match dnat {
+        Some(IpAddr::V4(a)) => w.attr(nta::DNAT_IPV4, &a.octets())?,
+        Some(IpAddr::V6(a)) => w.attr(nta::DNAT_IPV6, &a.octets())?,
+        None => {}
+    }
+    if let Some(p) = spat {
+        w.attr(nta::SPAT_PORT, &p.to_le_bytes())?;
+    }
+    if let Some(p) = dpat {
+        w.attr(nta::DPAT_PORT, &p.to_le_bytes())?;
     }
     Ok(())
 }

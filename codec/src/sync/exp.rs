@@ -57,6 +57,7 @@ const NAT: Group = Group {
 /// A view of the attributes of an expectation sync message (`EXP_NEW`, `EXP_UPD`,
 /// `EXP_DEL`), checked as [`SyncCt`](crate::sync::SyncCt) is.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SyncExp<'a> {
     attrs: &'a [u8],
     idx: [u16; SLOTS],
@@ -97,7 +98,13 @@ impl<'a> SyncExp<'a> {
             dst: Some(dst),
             ..Tuple::default()
         };
-        t.proto = self.attr(g.proto).map(|a| a.u8()).transpose()?;
+        // conntrackd writes the master's protocol in every group; a group without one is
+        // read as having it (what the emitter writes back).
+        t.proto = match self.attr(g.proto) {
+            Some(a) => Some(a.u8()?),
+            None if g.v4 != MASTER.v4 => self.attr(MASTER.proto).map(|a| a.u8()).transpose()?,
+            None => None,
+        };
         if let Some(p) = self.attr(g.port) {
             let (s, d) = ports(&p)?;
             (t.src_port, t.dst_port) = (Some(s), Some(d));
@@ -154,10 +161,12 @@ impl<'a> SyncExp<'a> {
             tuple: Some(tuple),
             mask: self.tuple(&MASK)?,
             timeout: u32_of(nta_exp::TIMEOUT)?,
-            flags: u32_of(nta_exp::FLAGS)?.map(ExpectFlags),
+            // conntrackd always writes the flags, and a direction with a NAT tuple: a
+            // message without them reads as the zeros the emitter writes back.
+            flags: Some(ExpectFlags(u32_of(nta_exp::FLAGS)?.unwrap_or(0))),
             class: u32_of(nta_exp::CLASS)?,
             nat: (nat_tuple.is_some() || nat_dir.is_some()).then_some(ExpectNat {
-                dir: nat_dir,
+                dir: Some(nat_dir.unwrap_or(0)),
                 tuple: nat_tuple,
             }),
             helper,

@@ -254,8 +254,11 @@ fn control_messages_are_classified() {
 
 #[test]
 fn truncations_of_every_fixture_fail_cleanly() {
+    // Every cut natively; under Miri (two orders of magnitude slower) every 37th, which
+    // still lands in headers, attribute headers and payloads of every fixture.
+    let step = if cfg!(miri) { 37 } else { 1 };
     for (_, datagram) in ALL {
-        for cut in 0..datagram.len() {
+        for cut in (0..datagram.len()).step_by(step) {
             for m in Messages::new(&datagram[..cut]) {
                 let Ok(m) = m else { continue };
                 if let Ok(Body::Data { attrs, kind }) = m.body() {

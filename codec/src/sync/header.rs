@@ -97,6 +97,7 @@ impl Header {
 /// starts where the previous one's length ends; a length under the header (or under 16 for
 /// ACK, NACK, RESYNC) or past the datagram's end is an error, after which the walk stops.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Messages<'a> {
     rest: &'a [u8],
     done: bool,
@@ -146,6 +147,7 @@ impl core::iter::FusedIterator for Messages<'_> {}
 
 /// One message of a datagram: its header and its bytes (header included), length-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Message<'a> {
     hdr: Header,
     bytes: &'a [u8],
@@ -206,6 +208,7 @@ impl DataKind {
 
 /// The meaning of a message, classified as conntrackd's FTFW receiver classifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Body<'a> {
     /// A conntrack or expectation message and its `NTA_*` attribute bytes.
     Data {

@@ -12,7 +12,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, RawFd};
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, EventKind};
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{Event, Events, Groups, Socket};
 
@@ -150,20 +150,46 @@ impl<T: Engine + ?Sized> Engine for Box<T> {
     }
 }
 
-/// The key of a cache entry: 1.4.7 compares the original tuple and the id.
+/// The key of a cache entry: 1.4.7 compares the original tuple and the id; the cache keeps
+/// a 128-bit keyed hash of them (two random SipHash keys per cache: 16 bytes an entry, and
+/// two different entries would have to collide on 128 bits to be confused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    family: u8,
-    orig: Tuple,
-    id: u32,
+struct Key(u128);
+
+/// The two random keys of a cache's [`Key`]s.
+#[derive(Debug, Default)]
+struct KeyHasher(std::hash::RandomState, std::hash::RandomState);
+
+impl KeyHasher {
+    fn key_of(&self, e: &ConntrackRepr) -> Key {
+        use std::hash::BuildHasher;
+        let parts = (e.family, e.orig.unwrap_or_default(), e.id.unwrap_or(0));
+        let (a, b) = (self.0.hash_one(parts), self.1.hash_one(parts));
+        Key((u128::from(a) << 64) | u128::from(b))
+    }
 }
 
-fn key_of(e: &ConntrackRepr) -> Key {
-    Key {
-        family: e.family,
-        orig: e.orig.unwrap_or_default(),
-        id: e.id.unwrap_or(0),
-    }
+/// An entry as the cache keeps it: the netlink message of a dump entry (a few hundred
+/// bytes, where the parsed form takes 1.2 KB), read again when listed.
+fn pack(e: &ConntrackRepr) -> Box<[u8]> {
+    use conntrack_codec::nfnl::{ct_msg, msg_type, Subsystem};
+    let mut buf = vec![0u8; e.buffer_len()];
+    let mut w = conntrack_codec::nl::Writer::new(&mut buf);
+    let kind = msg_type(Subsystem::Ctnetlink, ct_msg::NEW);
+    let n = match e.emit(&mut w, kind, 0, 0) {
+        Ok(r) => r.end,
+        Err(_) => 0,
+    };
+    buf.truncate(n);
+    buf.into_boxed_slice()
+}
+
+/// The entry [`pack`] kept.
+fn unpack(bytes: &[u8], out: &mut ConntrackRepr) -> bool {
+    let Some(Ok(msg)) = conntrack_codec::nl::Messages::new(bytes).next() else {
+        return false;
+    };
+    conntrack_codec::nfnl::NfMsg::new_checked(msg).is_ok_and(|nf| out.parse_into(&nf).is_ok())
 }
 
 /// Bob Jenkins' lookup2 `jhash2` (the kernel's old `jhash2`), spreading entries over the
@@ -241,7 +267,7 @@ pub fn bucket(e: &ConntrackRepr, size: u32) -> u32 {
 }
 
 struct Object {
-    entry: ConntrackRepr,
+    entry: Box<[u8]>,
     since: i64,
 }
 
@@ -250,6 +276,7 @@ struct Object {
 pub struct HashCache {
     buckets: Vec<Vec<Key>>,
     objects: HashMap<Key, Object>,
+    keys: KeyHasher,
     limit: u32,
     stats: CacheStats,
 }
@@ -260,6 +287,7 @@ impl HashCache {
         HashCache {
             buckets: (0..size.max(1)).map(|_| Vec::new()).collect(),
             objects: HashMap::new(),
+            keys: KeyHasher::default(),
             limit,
             stats: CacheStats::default(),
         }
@@ -276,9 +304,15 @@ impl HashCache {
         let mut e = e.clone();
         e.use_count = None;
         let e = &e;
-        let k = key_of(e);
+        let k = self.keys.key_of(e);
         if let Some(o) = self.objects.get_mut(&k) {
-            overlay(&mut o.entry, e);
+            let mut old = ConntrackRepr::default();
+            if unpack(&o.entry, &mut old) {
+                overlay(&mut old, e);
+                o.entry = pack(&old);
+            } else {
+                o.entry = pack(e);
+            }
             self.stats.upd_ok += 1;
             return;
         }
@@ -294,26 +328,27 @@ impl HashCache {
         self.objects.insert(
             k,
             Object {
-                entry: e.clone(),
+                entry: pack(e),
                 since: now,
             },
         );
         self.stats.add_ok += 1;
     }
 
-    /// Removes an entry (a destroy event).
-    pub fn remove(&mut self, e: &ConntrackRepr) {
-        let k = key_of(e);
+    /// Removes an entry (a destroy event); false if the cache did not hold it.
+    pub fn remove(&mut self, e: &ConntrackRepr) -> bool {
+        let k = self.keys.key_of(e);
         if self.objects.remove(&k).is_none() {
             self.stats.del_fail += 1;
             self.stats.del_fail_enoent += 1;
-            return;
+            return false;
         }
         let b = bucket(e, self.size()) as usize;
         if let Some(list) = self.buckets.get_mut(b) {
             list.retain(|x| *x != k);
         }
         self.stats.del_ok += 1;
+        true
     }
 
     /// Empties the cache.
@@ -326,10 +361,13 @@ impl HashCache {
 
     /// Each entry in bucket order.
     pub fn each(&self, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
+        let mut e = ConntrackRepr::default();
         for list in &self.buckets {
             for k in list {
                 if let Some(o) = self.objects.get(k) {
-                    f(&o.entry, o.since);
+                    if unpack(&o.entry, &mut e) {
+                        f(&e, o.since);
+                    }
                 }
             }
         }
@@ -395,6 +433,13 @@ pub struct KernelCache {
     warned: bool,
     /// Netlink port ids of this process's other sockets: events they caused are ignored.
     own: Vec<u32>,
+    /// `General { Filter }` (judged here unless the kernel does it).
+    filter: conntrack_sync::Filter,
+    filter_here: bool,
+    /// Statistics mode: where the flows that go away are written (`Stats { LogFile }`),
+    /// and whether to syslog them (`Stats { Syslog }`).
+    stats_log: Option<std::fs::File>,
+    stats_syslog: bool,
 }
 
 /// The netlink port ids of this process's sockets (`/proc/net/netlink` rows whose inode is
@@ -454,13 +499,36 @@ impl KernelCache {
             rt.buffer_size = g.netlink_buffer_size;
         }
         events.set_nonblocking(true).map_err(to_io)?;
+        if g.netlink_events_reliable {
+            events.set_reliable(true).map_err(to_io)?;
+        }
+        let (filter, kernelspace) = crate::sync::filter(conf);
+        if kernelspace && !filter.is_empty() {
+            let f = filter
+                .event_filter()
+                .map_err(|e| io::Error::other(format!("kernel filter: {e}")))?;
+            events.attach_filter(&f).map_err(to_io)?;
+        }
+        let (stats_log, stats_syslog) = match &conf.stats {
+            Some(st) => {
+                let file = match &st.logfile {
+                    Some(path) => Some(
+                        std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(path)?,
+                    ),
+                    None => None,
+                };
+                if let Some(fac) = st.syslog {
+                    log.open_syslog(fac);
+                }
+                (file, st.syslog.is_some())
+            }
+            None => (None, false),
+        };
         let requests = Socket::open().map_err(to_io)?;
-        let device = conf
-            .sync
-            .as_ref()
-            .and_then(|s| s.default_channel())
-            .and_then(|c| c.interface.clone())
-            .unwrap_or_default();
+        let device = conf.default_device();
         let mut k = KernelCache {
             events,
             requests,
@@ -473,6 +541,10 @@ impl KernelCache {
             max_buffer: g.netlink_buffer_size_max_growth,
             warned: false,
             own: Vec::new(),
+            filter,
+            filter_here: !kernelspace,
+            stats_log,
+            stats_syslog,
         };
         k.dump()?;
         Ok(k)
@@ -487,12 +559,14 @@ impl KernelCache {
 
     fn dump(&mut self) -> io::Result<()> {
         let now = crate::now_secs();
-        let internal = &mut self.internal;
+        let (internal, filter) = (&mut self.internal, &self.filter);
         let _summary = self
             .requests
             .list(&DumpFilter::default(), |view| {
                 if let Ok(e) = ConntrackRepr::parse(view.nf()) {
-                    internal.update_force(&e, now);
+                    if filter.accepts(&e) {
+                        internal.update_force(&e, now);
+                    }
                 }
                 ControlFlow::Continue(())
             })
@@ -533,6 +607,25 @@ impl KernelCache {
     }
 }
 
+impl KernelCache {
+    /// Statistics mode: a flow the cache knew went away; written as 1.4.7 writes it (the
+    /// local `ctime`, a tab, the flow), and syslogged at `LOG_INFO` without the time.
+    fn log_flow(&mut self, e: &ConntrackRepr, now: i64, log: &mut Logger) {
+        if self.stats_log.is_none() && !self.stats_syslog {
+            return;
+        }
+        let secs = u64::try_from(now).unwrap_or(0);
+        let text = conntrack_sync::stats::flow_text(e, secs);
+        if let Some(f) = self.stats_log.as_mut() {
+            let line = format!("{}\t{text}\n", crate::log::Tm::local(now).ctime());
+            let _ = std::io::Write::write_all(f, line.as_bytes());
+        }
+        if self.stats_syslog {
+            log.syslog_info(&text);
+        }
+    }
+}
+
 fn to_io(e: conntrack_io::Error) -> io::Error {
     io::Error::other(e.to_string())
 }
@@ -557,6 +650,10 @@ impl Engine for KernelCache {
                         rt.catch_event_failed += 1;
                         continue;
                     };
+                    if self.filter_here && !self.filter.accepts(&e) {
+                        rt.events_filtered += 1;
+                        continue;
+                    }
                     match ev.kind {
                         EventKind::New | EventKind::Update => self.internal.update_force(&e, now),
                         EventKind::Destroy => {
@@ -564,7 +661,9 @@ impl Engine for KernelCache {
                                 self.traffic.bytes += c.bytes.unwrap_or(0);
                                 self.traffic.packets += c.packets.unwrap_or(0);
                             }
-                            self.internal.remove(&e);
+                            if self.internal.remove(&e) {
+                                self.log_flow(&e, now, log);
+                            }
                         }
                     }
                 }
@@ -686,6 +785,7 @@ impl Engine for KernelCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conntrack_codec::ct::Tuple;
 
     fn entry(src: &str, sport: u16, id: u32) -> ConntrackRepr {
         let orig = Tuple::tcp(

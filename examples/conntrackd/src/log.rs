@@ -143,6 +143,7 @@ pub struct Logger {
     init: bool,
     file: Option<File>,
     syslog: Option<i32>,
+    syslog_open: bool,
 }
 
 /// The name syslog lines carry: 1.4.7 opens syslog with its package name.
@@ -226,9 +227,34 @@ impl Logger {
         }
     }
 
+    /// Opens syslog for the statistics mode's lines (`Stats { Syslog }`) if it is not open
+    /// yet; the daemon's own lines still go to syslog only if `General { Syslog }` says so.
+    pub fn open_syslog(&mut self, facility: i32) {
+        if self.syslog.is_none() && !self.syslog_open {
+            // SAFETY: IDENT is a static NUL-terminated string that outlives every later
+            // `syslog` call, as `openlog` requires.
+            unsafe { nix::libc::openlog(IDENT.as_ptr().cast(), nix::libc::LOG_PID, facility) };
+        }
+        self.syslog_open = true;
+    }
+
+    /// Sends one statistics line to syslog at `LOG_INFO` (as 1.4.7's `dlog_ct` does).
+    pub fn syslog_info(&mut self, msg: &str) {
+        if !self.syslog_open && self.syslog.is_none() {
+            return;
+        }
+        if let Ok(c) = CString::new(msg.replace('\0', "")) {
+            // SAFETY: the format is a static "%s" and `c` is a NUL-terminated string that
+            // lives across the call.
+            unsafe {
+                nix::libc::syslog(nix::libc::LOG_INFO, c"%s".as_ptr(), c.as_ptr());
+            }
+        }
+    }
+
     /// Closes syslog (the file closes on drop).
     pub fn close(&mut self) {
-        if self.syslog.take().is_some() {
+        if self.syslog.take().is_some() || std::mem::take(&mut self.syslog_open) {
             // SAFETY: closelog takes no arguments and may be called at any time.
             unsafe { nix::libc::closelog() };
         }

@@ -121,33 +121,17 @@ fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCo
         );
     }
     let mut rt = Runtime::default();
-    let engine: Option<Box<dyn Engine>> = if conntrackd::sync::udp_link(&conf).is_some() {
+    let engine: Option<Box<dyn Engine>> = if conf.sync.is_some() {
         match SyncEngine::start(&conf, &mut log, &mut rt) {
             Ok(e) => Some(Box::new(e)),
             Err(e) => {
+                // As 1.4.7 says when a dedicated link cannot be opened.
                 log.log(Priority::Error, &format!("can't open channel socket: {e}"));
+                log.log(Priority::Error, "initialization failed");
                 let _ = std::fs::remove_file(&socket_path);
                 return cannot_start(&mut log, &lockfile);
             }
         }
-    } else if conf.sync.is_some() {
-        // 1.4.7 cannot start sync mode without a dedicated link either.
-        let why = match conf.sync.as_ref().and_then(|s| s.default_channel()) {
-            None => "No such file or directory".to_string(),
-            Some(c) if c.kind != config::ChannelKind::Udp => {
-                "Multicast and TCP links are not implemented by this conntrackd yet".to_string()
-            }
-            Some(_) => {
-                "the UDP link needs IPv4_address (or IPv6_address) and a destination".to_string()
-            }
-        };
-        log.log(
-            Priority::Error,
-            &format!("can't open channel socket: {why}"),
-        );
-        log.log(Priority::Error, "initialization failed");
-        let _ = std::fs::remove_file(&socket_path);
-        return cannot_start(&mut log, &lockfile);
     } else if conf.stats.is_some() {
         match KernelCache::start(&conf, &mut log, &mut rt) {
             Ok(e) => Some(Box::new(e)),

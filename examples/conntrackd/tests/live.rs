@@ -470,3 +470,102 @@ fn syslog_lines_as_conntrackd() {
     );
     assert_eq!(seen[1], seen[0]);
 }
+
+/// Statistics mode: both daemons watch the same table; every flow that goes away is written
+/// to each one's `Stats { LogFile }`, the same line (the second of the two writes may
+/// differ, so the times are compared to the second).
+#[test]
+fn stats_mode_logs_flows_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let ns = Netns::new("cdst");
+    ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
+    ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");
+    let dir = std::env::temp_dir().join(format!("{}-dir", ns.name()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let conf = |n: &str| {
+        let d = dir.display();
+        let path = dir.join(format!("{n}.conf"));
+        std::fs::write(
+            &path,
+            format!(
+                "Stats {{\n\tLogFile {d}/{n}-stats.log\n\tSyslog off\n}}\nGeneral {{\n\t\
+                 LogFile {d}/{n}.log\n\tLockFile {d}/{n}.lock\n\tUNIX {{ Path {d}/{n}.sock }}\n}}\n"
+            ),
+        )
+        .expect("write the configuration");
+        path
+    };
+    let (rc, oc) = (conf("real"), conf("ours"));
+    for (prog, c) in [(REAL, &rc), (ours(), &oc)] {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "env", "TZ=UTC", prog, "-C"])
+            .arg(c)
+            .arg("-d")
+            .status()
+            .expect("start")
+            .success();
+        assert!(ok);
+    }
+    wait_path(&dir.join("real.sock"), true);
+    wait_path(&dir.join("ours.sock"), true);
+    for f in [
+        "-p tcp -s 10.1.1.1 -d 10.2.2.2 --sport 1000 --dport 80 --state ESTABLISHED -t 100 -u SEEN_REPLY,ASSURED -m 7",
+        "-p udp -s 10.1.1.3 -d 10.2.2.4 --sport 53 --dport 53 -t 100",
+        "-p icmp -s 10.1.1.5 -d 10.2.2.6 --icmp-type 8 --icmp-code 0 --icmp-id 33 -t 100",
+        "-p tcp -s 2001:db8::1 -d 2001:db8::2 --sport 1000 --dport 80 --state ESTABLISHED -t 100",
+    ] {
+        let args: Vec<&str> = std::iter::once("-I").chain(f.split(' ')).collect();
+        ns.run("conntrack", &args);
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    ns.run("conntrack", &["-F"]);
+    let read = |n: &str| {
+        let t = Instant::now();
+        loop {
+            let s = std::fs::read_to_string(dir.join(format!("{n}-stats.log"))).unwrap_or_default();
+            if s.lines().count() >= 4 || t.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (real, mine) = (read("real"), read("ours"));
+    for (prog, c) in [(REAL, &rc), (ours(), &oc)] {
+        let _ = exec(&ns, prog, &["-C", c.to_str().expect("path"), "-k"]);
+    }
+    let body = |s: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| l.split_once('\t').map(|x| x.1).unwrap_or(l).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(real.lines().count(), 4, "{real}");
+    assert_eq!(body(&mine), body(&real), "ours:\n{mine}conntrackd:\n{real}");
+    let stamps = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split_once('\t').map(|x| x.0).unwrap_or("").to_string())
+            .collect()
+    };
+    // `Www Mmm dd hh:mm:ss yyyy`: the same day, and at most a second apart.
+    let secs = |t: &str| -> i64 {
+        let hms: Vec<i64> = t
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or("")
+            .split(':')
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        hms.iter().fold(0, |acc, x| acc * 60 + x)
+    };
+    for (a, b) in stamps(&mine).iter().zip(stamps(&real).iter()) {
+        assert_eq!(a.len(), 24, "{a}");
+        assert_eq!(a[..10], b[..10], "{a} / {b}");
+        assert!((secs(a) - secs(b)).abs() <= 1, "{a} / {b}");
+    }
+    println!("statistics mode, the same lines:\n{real}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -382,6 +382,15 @@ pub struct Loaded {
 }
 
 impl Config {
+    /// The interface of the default dedicated link (empty without one).
+    pub fn default_device(&self) -> String {
+        self.sync
+            .as_ref()
+            .and_then(|s| s.default_channel())
+            .and_then(|c| c.interface.clone())
+            .unwrap_or_default()
+    }
+
     /// The options this daemon parses but does not act on yet, one phrase each.
     pub fn not_implemented(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -389,58 +398,14 @@ impl Config {
         if g.poll_secs.is_some() {
             v.push("General { PollSecs }".to_string());
         }
-        if g.filter.is_some() {
-            v.push("General { Filter }".to_string());
-        }
-        if g.netlink_events_reliable {
-            v.push("General { NetlinkEventsReliable }".to_string());
-        }
         if g.event_iteration_limit != defaults::EVENT_ITERATION_LIMIT {
             v.push("General { EventIterationLimit }".to_string());
         }
         if g.scheduler.policy.is_some() {
             v.push("General { Scheduler }".to_string());
         }
-        if self.stats.is_some() {
-            v.push("Stats { } (statistics mode)".to_string());
-        }
         if self.helper.is_some() {
             v.push("Helper { } (user-space helpers)".to_string());
-        }
-        if let Some(s) = &self.sync {
-            match s.mode() {
-                SyncMode::Ftfw => {}
-                SyncMode::Alarm => v.push("Sync { Mode ALARM }".to_string()),
-                SyncMode::Notrack => v.push("Sync { Mode NOTRACK }".to_string()),
-            }
-            for c in &s.channels {
-                match c.kind {
-                    ChannelKind::Udp => {}
-                    ChannelKind::Multicast => v.push("Sync { Multicast }".to_string()),
-                    ChannelKind::Tcp => v.push("Sync { TCP }".to_string()),
-                }
-            }
-            if s.channels.iter().any(|c| c.sndbuf != 0 || c.rcvbuf != 0) {
-                v.push("Sync { SndSocketBuffer / RcvSocketBuffer }".to_string());
-            }
-            if s.channels.iter().any(|c| !c.checksum) {
-                v.push("Sync { Checksum off }".to_string());
-            }
-            if s.channels.len() > 1 {
-                v.push("Sync { several dedicated links (multichannel) }".to_string());
-            }
-            if s.expectation_sync != ExpectSync::Off {
-                v.push("Sync { Options { ExpectationSync } }".to_string());
-            }
-            if s.disable_internal_cache {
-                v.push("Sync { DisableInternalCache }".to_string());
-            }
-            if s.disable_external_cache {
-                v.push("Sync { DisableExternalCache }".to_string());
-            }
-            if s.startup_resync {
-                v.push("Sync { StartupResync }".to_string());
-            }
         }
         v
     }

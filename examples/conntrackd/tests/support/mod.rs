@@ -30,15 +30,20 @@ pub fn have_real() -> bool {
 /// Joins `a` and `b` with a veth pair: interface `ia` with `addr_a`/24 in `a`, `ib` with
 /// `addr_b`/24 in `b`, both up.
 pub fn veth(a: &Netns, b: &Netns, (ia, addr_a): (&str, &str), (ib, addr_b): (&str, &str)) {
+    veth_bare(a, ia, b, ib);
+    a.run("ip", &["addr", "add", &format!("{addr_a}/24"), "dev", ia]);
+    b.run("ip", &["addr", "add", &format!("{addr_b}/24"), "dev", ib]);
+}
+
+/// Joins `a` and `b` with a veth pair without addresses: `ia` in `a`, `ib` in `b`, both up.
+pub fn veth_bare(a: &Netns, ia: &str, b: &Netns, ib: &str) {
     let ok = Command::new("ip")
         .args(["link", "add", ia, "netns", a.name(), "type", "veth"])
         .args(["peer", "name", ib, "netns", b.name()])
         .status()
         .expect("ip")
         .success();
-    assert!(ok, "veth pair");
-    a.run("ip", &["addr", "add", &format!("{addr_a}/24"), "dev", ia]);
-    b.run("ip", &["addr", "add", &format!("{addr_b}/24"), "dev", ib]);
+    assert!(ok, "veth pair {ia}-{ib}");
     a.run("ip", &["link", "set", ia, "up"]);
     b.run("ip", &["link", "set", ib, "up"]);
 }
