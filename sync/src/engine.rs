@@ -216,6 +216,10 @@ pub struct Stats {
     pub tx_refresh: u64,
     /// NACKs sent.
     pub tx_nack: u64,
+    /// RESYNC requests sent on the engine's own account (FTFW): after losses the peer may
+    /// no longer be able to send again (it forgets its resend queue whenever a HELLO
+    /// arrives, and nothing can ask for what it sent before the first message heard).
+    pub tx_resync_recover: u64,
     /// Control messages dropped from a full resend queue.
     pub rs_purged: u64,
     /// Entries created, updated, deleted in the external cache by the peer.
@@ -450,6 +454,14 @@ enum Hello {
 /// numbering stands (a "tail probe").
 const TAIL_PROBE_MS: u64 = 50;
 
+/// While FTFW waits for the peer's HELLO_BACK with messages to send, how often it says
+/// HELLO again (an ALIVE carrying HELLO).
+const HELLO_PROBE_MS: u64 = 200;
+
+/// How long after the handshake a loss in the peer's numbering may still concern messages
+/// the peer forgot on our last HELLO (which may still be on its way when the answer comes).
+const HELLO_GRACE_MS: u64 = 1000;
+
 /// How often ALARM looks for refreshes due and external entries expired (each look walks
 /// both caches once: a few milliseconds for 100,000 entries).
 const ALARM_SCAN_EVERY_MS: u64 = 200;
@@ -478,6 +490,18 @@ pub struct Engine {
     next_seq: u32,
     hello: Hello,
     say_hello_back: bool,
+    /// FTFW: a probe (ALIVE with HELLO) is due while the handshake is not done.
+    probe_due: bool,
+    last_probe_ms: u64,
+    /// FTFW: the peer may have lost for good messages we missed (it forgets its resend
+    /// queue on each HELLO, and what it sent before we heard it cannot be asked for): ask
+    /// it for its whole table once the handshake is done.
+    peer_risk: bool,
+    /// FTFW: the end of the time after the handshake in which a gap is such a loss.
+    grace_end: Option<u64>,
+    /// FTFW: the peer's last number when the grace ended; a gap right after it is one too
+    /// (the end of a burst lost, seen late).
+    horizon: Option<u32>,
     seq_set: bool,
     last_recv: u32,
     window_left: u32,
@@ -553,6 +577,11 @@ impl Engine {
             next_seq: first_seq,
             hello: Hello::Say,
             say_hello_back: false,
+            probe_due: false,
+            last_probe_ms: 0,
+            peer_risk: false,
+            grace_end: None,
+            horizon: None,
             seq_set: false,
             last_recv: 0,
             window_left: window,
@@ -1420,15 +1449,33 @@ impl Engine {
         };
         match self.cfg.mode {
             Mode::Ftfw => {
+                let first = !self.seq_set;
                 if !self.track(&h) {
                     return;
                 }
                 self.stats.rx_messages += 1;
                 if m.is_hello() {
+                    // Answered at once (an ALIVE, if nothing else goes first), so that
+                    // the peer's handshake ends soon.
+                    if !self.say_hello_back {
+                        self.next_alive_ms = now_ms;
+                    }
                     self.say_hello_back = true;
                 }
-                if m.is_hello_back() {
+                if m.is_hello_back() && self.hello == Hello::Say {
                     self.hello = Hello::Done;
+                    self.grace_end = Some(now_ms + HELLO_GRACE_MS);
+                }
+                if first
+                    && !m.is_hello_back()
+                    && matches!(
+                        body,
+                        Body::Data { .. } | Body::Ack { .. } | Body::Nack { .. }
+                    )
+                {
+                    // The peer was talking before its first message that reached us:
+                    // what it sent before cannot be asked for again.
+                    self.peer_risk = true;
                 }
                 match body {
                     Body::Data { kind, attrs } => self.apply(kind, attrs, now_ms),
@@ -1540,6 +1587,14 @@ impl Engine {
                 return self.in_sync(seq);
             }
             self.stats.rx_lost += u64::from(seq.wrapping_sub(expected));
+            // conntrackd forgets its resend queue on each HELLO it receives: a gap in what
+            // it sent before our last HELLO reached it cannot be filled by a NACK.
+            if self.hello == Hello::Say
+                || self.grace_end.is_some()
+                || self.horizon == Some(self.last_recv)
+            {
+                self.peer_risk = true;
+            }
             if let Some(from) = self.ack_from.take() {
                 self.push_ctl(flags::ACK, from, expected.wrapping_sub(1));
             }
@@ -1557,6 +1612,7 @@ impl Engine {
     /// Takes `seq` as the next in order; ACKs a full window.
     fn in_sync(&mut self, seq: u32) -> bool {
         self.last_recv = seq;
+        self.horizon = None;
         if self.ack_from.is_none() {
             self.ack_from = Some(seq);
         }
@@ -1811,6 +1867,34 @@ impl Engine {
     }
 
     fn tick_ftfw(&mut self, now_ms: u64) {
+        if self.hello == Hello::Say {
+            // Nothing but HELLOs goes out before the peer answered one: conntrackd does not
+            // look for gaps before a message that says HELLO (and acknowledges them), so
+            // data sent now could be lost for good. The HELLO is said again soon while
+            // something waits, else once a second.
+            let every = if self.tx.is_empty() {
+                self.cfg.alive_ms
+            } else {
+                HELLO_PROBE_MS
+            };
+            if now_ms >= self.next_alive_ms || now_ms >= self.last_probe_ms + every {
+                self.probe_due = true;
+            }
+            return;
+        }
+        if let Some(end) = self.grace_end {
+            if now_ms >= end {
+                self.grace_end = None;
+                self.horizon = self.seq_set.then_some(self.last_recv);
+            }
+        }
+        if self.peer_risk {
+            // Whatever the peer forgot, it sends again with its whole table; a RESYNC sent
+            // now reaches it after our last HELLO.
+            self.peer_risk = false;
+            self.stats.tx_resync_recover += 1;
+            self.push_ctl(flags::RESYNC, 0, 0);
+        }
         if now_ms >= self.next_alive_ms && self.tx.is_empty() {
             match self.ack_from {
                 Some(from) if self.seq_set => {
@@ -1888,7 +1972,15 @@ impl Engine {
 
     /// Whether there is something to send.
     pub fn has_output(&self) -> bool {
+        if self.holding() {
+            return self.probe_due;
+        }
         !self.tx.is_empty()
+    }
+
+    /// FTFW before the handshake: only HELLOs go out.
+    fn holding(&self) -> bool {
+        self.cfg.mode == Mode::Ftfw && self.hello == Hello::Say
     }
 
     /// How many messages wait to be sent.
@@ -1913,6 +2005,9 @@ impl Engine {
     /// Builds the next datagram into `buf` (up to `max_datagram` bytes) and returns its
     /// length, or `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
+        if self.holding() {
+            return self.transmit_probe(now_ms, buf);
+        }
         let limit = self.cfg.max_datagram.min(buf.len());
         let mut pos = 0usize;
         let mut data_sent = false;
@@ -2024,9 +2119,40 @@ impl Engine {
         Some(pos)
     }
 
+    /// FTFW before the handshake: the due HELLO, as an ALIVE (with HELLO_BACK if the peer
+    /// said HELLO too).
+    fn transmit_probe(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
+        if !self.probe_due {
+            return None;
+        }
+        let c = Control {
+            flags: flags::ALIVE | self.hello_flags(),
+            seq: self.next_seq,
+            from: 0,
+            to: 0,
+        };
+        let n = c.emit(buf).ok()?;
+        self.probe_due = false;
+        self.say_hello_back = false;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.last_probe_ms = now_ms;
+        self.next_alive_ms = now_ms + self.cfg.alive_ms;
+        self.stats.tx_messages += 1;
+        self.stats.tx_datagrams += 1;
+        self.stats.tx_bytes += n as u64;
+        Some(n)
+    }
+
     /// Bookkeeping once `item` went out with number `seq`.
     fn sent(&mut self, item: Item, seq: u32, now_ms: u64) {
         let ftfw = self.cfg.mode == Mode::Ftfw;
+        if ftfw && matches!(item, Item::Ctl(c) if c.flags & flags::RESYNC != 0) {
+            // The peer sends its whole table after this, and after every HELLO of ours
+            // (which went before): nothing is left to recover.
+            self.peer_risk = false;
+            self.grace_end = None;
+            self.horizon = None;
+        }
         match item {
             Item::Ctl(c) if ftfw && c.flags & (flags::ACK | flags::NACK | flags::RESYNC) != 0 => {
                 let c = Control { seq, ..c };

@@ -9,7 +9,7 @@ use conntrack_codec::exp::{ExpectFlags, ExpectRepr};
 use conntrack_codec::filter::bpf::Logic;
 use conntrack_codec::sync::{flags, Body, DataKind, Messages, SyncCt, SyncExp};
 
-use crate::tests::{ctl, entry, marks_in_external, Faults, Pair};
+use crate::tests::{answered, ctl, entry, marks_in_external, Faults, Pair};
 use crate::{CacheId, Config, Engine, ExpectSync, Filter, Mode, Network, Origin, RsEntry};
 
 fn cfg(mode: Mode) -> Config {
@@ -150,7 +150,7 @@ fn alarm_forgets_external_entries_not_refreshed_within_cache_timeout() {
 
 #[test]
 fn populate_sends_nothing_resync_sends_what_the_peer_lacks() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     for i in 0..10 {
         a.ct_populate(&entry(i), 0).unwrap();
     }
@@ -185,7 +185,7 @@ fn populate_sends_nothing_resync_sends_what_the_peer_lacks() {
 
 #[test]
 fn events_of_own_commits_are_kept_not_sent_and_injections_ignored() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     a.ct_event(EventKind::New, &entry(1), Origin::Commit, 0)
         .unwrap();
     assert!(!a.has_output());
@@ -397,7 +397,7 @@ fn the_hash_limit_bounds_both_caches_and_is_counted() {
     let s = p.a.cache_stats(CacheId::InternalCt);
     assert_eq!((s.active, s.add_ok, s.add_fail_enospc), (10, 10, 5));
     // A bigger sender fills the smaller receiver up to its limit.
-    let mut big = Engine::new(Config::default(), 3);
+    let mut big = answered(Config::default(), 3, 1000);
     for i in 0..15 {
         big.ct_update(&entry(i), 0).unwrap();
     }
@@ -411,7 +411,7 @@ fn the_hash_limit_bounds_both_caches_and_is_counted() {
 
 #[test]
 fn a_stream_cut_anywhere_gives_each_message_once() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     for i in 0..40 {
         a.ct_update(&entry(i), 0).unwrap();
     }
@@ -434,7 +434,7 @@ fn a_stream_cut_anywhere_gives_each_message_once() {
 
 #[test]
 fn malformed_messages_are_classified_as_conntrackd_counts_them() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     a.ct_update(&entry(1), 0).unwrap();
     let good = drain(&mut a, 0).remove(0).2;
     let mut b = Engine::new(Config::default(), 2);
@@ -457,6 +457,7 @@ fn malformed_messages_are_classified_as_conntrackd_counts_them() {
     assert_eq!(b.stats().rx_bad_header, 1);
     let mut payload = good.clone();
     payload[9] = 0; // the first attribute's length under its header
+    payload[4..8].copy_from_slice(&0u32.to_be_bytes()); // the number before the good one
     b.on_datagram(&payload, 0);
     assert_eq!(b.stats().rx_bad_payload, 1);
     assert_eq!(b.stats().rx_malformed, 6);
@@ -467,7 +468,7 @@ fn malformed_messages_are_classified_as_conntrackd_counts_them() {
 
 #[test]
 fn queues_and_the_resend_queue_are_listed() {
-    let mut a = Engine::new(Config::default(), 100);
+    let mut a = answered(Config::default(), 100, 8);
     for i in 0..3 {
         a.ct_update(&entry(i), 0).unwrap();
     }
@@ -483,7 +484,7 @@ fn queues_and_the_resend_queue_are_listed() {
             RsEntry::Object { seq: 102 },
             RsEntry::Control {
                 seq: 103,
-                flags: flags::RESYNC | flags::HELLO
+                flags: flags::RESYNC
             },
         ]
     );
