@@ -68,7 +68,9 @@ pub use engine::{
     QueueStats, RsEntry, Stats,
 };
 pub use filter::{Filter, Network};
-pub use node::{LinkInfo, Node, NodeConfig, NodeStats, Notice};
+pub use node::{
+    resync_with, LinkInfo, Node, NodeConfig, NodeStats, Notice, ResyncOutcome, RESYNC_DUMP_TRIES,
+};
 
 /// Milliseconds since an arbitrary start, for the engine's timers.
 pub fn now_ms() -> u64 {

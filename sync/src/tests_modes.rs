@@ -512,3 +512,57 @@ fn the_purge_timer_fires_once_after_its_delay_and_a_commit_cancels_it() {
     a.flush_internal_ct();
     assert_eq!(a.internal().count(), 0);
 }
+
+/// A resync whose dumps the kernel flags interrupted (`NLM_F_DUMP_INTR`) is dumped again, a
+/// bounded number of times; only a complete dump deletes what it did not show.
+#[test]
+fn an_interrupted_resync_dump_is_made_again_and_purges_only_when_complete() {
+    use crate::{resync_with, RESYNC_DUMP_TRIES};
+    let fresh = || {
+        let mut a = answered(Config::default(), 1, 1000);
+        for i in 0..10 {
+            a.ct_update(&entry(i), 0).unwrap();
+        }
+        drain(&mut a, 0);
+        a
+    };
+    // The kernel has 0..8 now (8 and 9 went while events were lost); the first two dumps
+    // are interrupted (each shows part of the table), the third is complete.
+    let mut a = fresh();
+    let mut calls = 0;
+    let o = resync_with(&mut a, |e| {
+        calls += 1;
+        let shown = if calls < 3 { 0..4 } else { 0..8 };
+        for i in shown {
+            e.ct_resync(&entry(i), 1).unwrap();
+        }
+        Ok(calls < 3)
+    })
+    .unwrap();
+    assert_eq!((o.dumps, o.interrupted, o.complete), (3, 2, true));
+    assert_eq!(a.internal().count(), 8);
+    let deletes = drain(&mut a, 1).iter().filter(|m| m.0 == 2).count();
+    assert_eq!(
+        deletes, 2,
+        "the two stale entries, and only them, deleted at the peer"
+    );
+    // Every dump interrupted: nothing is deleted, what was shown is kept.
+    let mut a = fresh();
+    let o = resync_with(&mut a, |e| {
+        for i in 0..4 {
+            e.ct_resync(&entry(i), 1).unwrap();
+        }
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(
+        (o.dumps, o.interrupted, o.complete),
+        (RESYNC_DUMP_TRIES, RESYNC_DUMP_TRIES, false)
+    );
+    assert_eq!(a.internal().count(), 10);
+    assert!(drain(&mut a, 1).iter().all(|m| m.0 != 2));
+    // An error ends it at once.
+    let mut a = fresh();
+    let e = resync_with(&mut a, |_| Err(std::io::Error::other("socket"))).unwrap_err();
+    assert_eq!(e.to_string(), "socket");
+}

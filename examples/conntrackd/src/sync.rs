@@ -248,10 +248,13 @@ impl SyncEngine {
         rt.catch_event_failed = c(n.events_bad);
         rt.netlink_overrun = c(n.buffer_growths.max(u64::from(n.events_lost > 0)));
         rt.kernel_table_resync = c(n.kernel_resyncs);
+        rt.resync_dump_interrupted = c(n.resync_dumps_interrupted);
         rt.buffer_size = c(self.node.event_buffer() as u64);
         while let Some(notice) = self.node.poll_notice() {
             let p = match notice {
-                Notice::BufferMaxed => Priority::Warning,
+                Notice::BufferMaxed | Notice::ResyncInterrupted | Notice::ResyncIncomplete(_) => {
+                    Priority::Warning
+                }
                 Notice::NoLinks => Priority::Error,
                 _ => Priority::Notice,
             };
