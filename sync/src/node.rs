@@ -40,6 +40,19 @@ pub struct ResyncOutcome {
     pub complete: bool,
 }
 
+/// Counts and tells what a resync's dumps came to: a notice per dump made again, one if
+/// none was complete.
+fn note_resync(stats: &mut NodeStats, notices: &mut Vec<Notice>, o: ResyncOutcome) {
+    stats.resync_dumps_interrupted += u64::from(o.interrupted);
+    for _ in 0..o.interrupted.min(RESYNC_DUMP_TRIES - 1) {
+        notices.push(Notice::ResyncInterrupted);
+    }
+    if !o.complete {
+        stats.resyncs_incomplete += 1;
+        notices.push(Notice::ResyncIncomplete(o.interrupted));
+    }
+}
+
 /// A resync of `engine` with the kernel, the dumps made by `dump` (which passes each entry
 /// to [`Engine::ct_resync`] and says whether the kernel flagged the dump interrupted): up to
 /// [`RESYNC_DUMP_TRIES`] dumps until one is complete; the entries that complete dump did
@@ -549,22 +562,10 @@ impl Node {
                 .map_err(io_err)?;
             Ok(summary.interrupted)
         })?;
-        self.note_resync(outcome);
+        note_resync(&mut self.stats, &mut self.notices, outcome);
         bad += self.dump_expectations(|e, x| e.exp_resync(x, now))?;
         self.stats.events_bad += bad;
         Ok(())
-    }
-
-    /// Counts and tells what a resync's dumps came to.
-    fn note_resync(&mut self, o: ResyncOutcome) {
-        self.stats.resync_dumps_interrupted += u64::from(o.interrupted);
-        for _ in 0..o.interrupted.min(RESYNC_DUMP_TRIES - 1) {
-            self.notices.push(Notice::ResyncInterrupted);
-        }
-        if !o.complete {
-            self.stats.resyncs_incomplete += 1;
-            self.notices.push(Notice::ResyncIncomplete(o.interrupted));
-        }
     }
 
     /// Runs the loop for at most `timeout_ms`: waits for datagrams and events, feeds the
@@ -1037,5 +1038,33 @@ impl Node {
         }
         reqs.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_resyncs_are_counted_and_told() {
+        let (mut st, mut n) = (NodeStats::default(), Vec::new());
+        let o = |dumps, interrupted, complete| ResyncOutcome {
+            dumps,
+            interrupted,
+            complete,
+        };
+        note_resync(&mut st, &mut n, o(1, 0, true));
+        assert!(n.is_empty());
+        note_resync(&mut st, &mut n, o(2, 1, true));
+        assert_eq!(n, [Notice::ResyncInterrupted]);
+        note_resync(&mut st, &mut n, o(3, 3, false));
+        assert_eq!(st.resync_dumps_interrupted, 4);
+        assert_eq!(st.resyncs_incomplete, 1);
+        assert_eq!(n.len(), 4);
+        assert_eq!(
+            n[3].to_string(),
+            "resync with kernel conntrack table: 3 dumps interrupted, stale entries are kept \
+             until the next resync"
+        );
     }
 }
