@@ -1968,6 +1968,53 @@ impl Engine {
         }
     }
 
+    /// When [`Engine::on_tick`] next has something to do (milliseconds, on the clock of
+    /// the `now_ms` given to the engine): an ALIVE or a pending acknowledgement, a HELLO
+    /// said again, a message to send again, a refresh, a purge. A caller that sleeps until
+    /// then, or until a datagram or an event arrives, misses nothing; `None` when no timer
+    /// runs. With output waiting ([`Engine::has_output`]) it is now.
+    pub fn next_timer(&self) -> Option<u64> {
+        let mut t = self.purge_at;
+        let mut at = |x: u64| t = Some(t.map_or(x, |y| y.min(x)));
+        match self.cfg.mode {
+            Mode::Ftfw if self.holding() => {
+                let every = if self.tx.is_empty() {
+                    self.cfg.alive_ms
+                } else {
+                    HELLO_PROBE_MS
+                };
+                at(self.next_alive_ms.min(self.last_probe_ms + every));
+            }
+            Mode::Ftfw => {
+                at(self.next_alive_ms);
+                if let Some(g) = self.grace_end {
+                    at(g);
+                }
+                if self.peer_risk {
+                    at(0);
+                }
+                // The oldest data message waiting for its acknowledgement (control
+                // messages are only sent again when NACKed).
+                let due = self
+                    .rs
+                    .iter()
+                    .find(|(seq, _, item)| {
+                        matches!(item, Item::Obj { .. }) && self.rs_item_valid(*seq, item)
+                    })
+                    .map(|(_, sent, _)| sent + self.cfg.resend_ms);
+                if let Some(d) = due {
+                    at(d);
+                }
+            }
+            Mode::Notrack => at(self.next_alive_ms),
+            Mode::Alarm => at(self.next_scan_ms),
+        }
+        if self.has_output() {
+            at(0);
+        }
+        t
+    }
+
     // ---- sending ---------------------------------------------------------------------------
 
     /// Whether there is something to send.

@@ -568,6 +568,28 @@ impl Node {
         Ok(())
     }
 
+    /// How long the node may sleep (milliseconds from now) before [`Node::run_once`] has
+    /// something to do without new input: the engine's next timer, a resync with the kernel
+    /// due, and, with several links or a TCP link, the next look at the links (every
+    /// 250 ms). A caller that waits on [`Node::fds`] for that long, then calls
+    /// [`Node::run_once`] with a zero timeout, runs the node as `run_once` does itself.
+    pub fn timeout_ms(&self) -> u64 {
+        let now = now_ms();
+        let mut due = self.engine.next_timer().unwrap_or(u64::MAX);
+        if let Some(r) = self.resync_at {
+            due = due.min(r);
+        }
+        let watch = self.channels.len() > 1
+            || self
+                .channels
+                .iter()
+                .any(|c| c.cfg.transport == Transport::Tcp);
+        if watch {
+            due = due.min(self.next_link_check);
+        }
+        due.saturating_sub(now)
+    }
+
     /// Runs the loop for at most `timeout_ms`: waits for datagrams and events, feeds the
     /// engine, ticks its timers, watches the links, and sends what it has.
     ///
@@ -580,11 +602,9 @@ impl Node {
                 .into_iter()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
                 .collect();
-            let wait = if self.engine.has_output() {
-                0
-            } else {
-                timeout_ms
-            };
+            let wait = u16::try_from(self.timeout_ms())
+                .unwrap_or(u16::MAX)
+                .min(timeout_ms);
             match poll(&mut fds, PollTimeout::from(wait)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),

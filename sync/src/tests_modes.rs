@@ -566,3 +566,52 @@ fn an_interrupted_resync_dump_is_made_again_and_purges_only_when_complete() {
     let e = resync_with(&mut a, |_| Err(std::io::Error::other("socket"))).unwrap_err();
     assert_eq!(e.to_string(), "socket");
 }
+
+/// The engine says when its timers are due, so that a caller can sleep until then.
+#[test]
+fn the_next_timer_is_the_earliest_thing_due() {
+    let mut a = Engine::new(Config::default(), 1);
+    a.on_tick(5);
+    assert_eq!(a.next_timer(), Some(0), "the first HELLO is due now");
+    drain(&mut a, 5);
+    assert_eq!(
+        a.next_timer(),
+        Some(1005),
+        "idle, not answered: a HELLO a second"
+    );
+    a.ct_update(&entry(1), 10).unwrap();
+    assert_eq!(
+        a.next_timer(),
+        Some(205),
+        "waiting to send: a HELLO every 200 ms"
+    );
+    // Answered: what waits goes now; then the ALIVE after the data, and the data's
+    // resend timer.
+    a.on_datagram(&ctl(500, flags::ALIVE | flags::HELLO_BACK, 0, 0), 20);
+    assert_eq!(a.next_timer(), Some(0));
+    a.on_tick(20);
+    drain(&mut a, 20);
+    assert_eq!(
+        a.next_timer(),
+        Some(70),
+        "the ALIVE 50 ms after the last data"
+    );
+    a.on_tick(70);
+    drain(&mut a, 70);
+    assert_eq!(
+        a.next_timer(),
+        Some(1020),
+        "the grace after the handshake ends"
+    );
+    a.on_tick(1020);
+    assert_eq!(a.next_timer(), Some(1070), "the next ALIVE");
+    a.on_datagram(&ctl(501, flags::ACK, 0, u32::MAX / 2), 1030);
+    a.schedule_purge(1030, 0);
+    assert_eq!(a.next_timer(), Some(1030), "the purge");
+    assert!(a.take_purge(1030));
+    assert_eq!(a.next_timer(), Some(1070));
+    // ALARM: the next scan.
+    let mut b = Engine::new(cfg(Mode::Alarm), 1);
+    b.on_tick(100);
+    assert_eq!(b.next_timer(), Some(300));
+}

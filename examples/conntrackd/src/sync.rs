@@ -20,9 +20,6 @@ use crate::engine::{Cache, Commit, Engine, Table};
 use crate::log::{Logger, Priority};
 use crate::text::{CacheStats, LinkKind, LinkStats, NetworkStats, QueueStats, Runtime, Traffic};
 
-/// How often the sync node runs when nothing else wakes the loop (milliseconds).
-pub const TICK_MS: u64 = 10;
-
 /// The local and peer addresses of the default dedicated link, when it is UDP unicast.
 pub fn udp_link(conf: &Config) -> Option<(SocketAddr, SocketAddr, String)> {
     let s = conf.sync.as_ref()?;
@@ -278,7 +275,9 @@ impl Engine for SyncEngine {
     }
 
     fn timeout_ms(&self) -> Option<u64> {
-        Some(TICK_MS)
+        // Until the node's next timer: the loop sleeps in poll until then or until a link
+        // or the event socket has something.
+        Some(self.node.timeout_ms())
     }
 
     fn tick(&mut self, log: &mut Logger, rt: &mut Runtime) {

@@ -569,3 +569,53 @@ fn stats_mode_logs_flows_as_conntrackd() {
     println!("statistics mode, the same lines:\n{real}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The context switches of process `pid` so far (each time it went to sleep or was made
+/// to wait).
+fn switches(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// An idle sync daemon sleeps in poll until a timer is due (an ALIVE a second), as 1.4.7
+/// does: the number of times it wakes in three idle seconds is counted (not a time: it
+/// does not depend on the machine's speed), for both daemons in the same setup.
+#[test]
+fn an_idle_daemon_sleeps_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdi");
+    let mut woke = Vec::new();
+    for (name, prog, port) in [("real", REAL, 3792u16), ("ours", ours(), 3793)] {
+        let conf = p.conf(name, port);
+        let c = conf.to_str().expect("path");
+        assert!(exec(&p.a, prog, &["-C", c, "-d"]).status.success());
+        wait_path(&p.dir.join(format!("{name}.sock")), true);
+        let pid = support::pids_with(c)
+            .into_iter()
+            .next()
+            .expect("the daemon's pid");
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = switches(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        woke.push(switches(pid) - before);
+        assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
+        wait_path(&p.dir.join(format!("{name}.lock")), false);
+    }
+    println!(
+        "context switches in 3 idle seconds: conntrackd {}, ours {}",
+        woke[0], woke[1]
+    );
+    // A loop woken every 10 ms would switch 300 times.
+    assert!(
+        woke[1] <= woke[0].max(3) * 3,
+        "ours woke {} times, conntrackd {}",
+        woke[1],
+        woke[0]
+    );
+}

@@ -113,7 +113,7 @@ pub fn stop_daemons(ns: &Netns, prog: &str, conf: &Path) {
 }
 
 /// The processes whose command line has the argument `arg`.
-fn pids_with(arg: &str) -> Vec<i32> {
+pub fn pids_with(arg: &str) -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
