@@ -29,11 +29,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind};
+use conntrack_codec::ct::{ConntrackRepr, EventKind, ProtoInfo};
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::sync::{
-    emit_ct_attrs, emit_exp_attrs, flags, seq_after, seq_between, Body, Control, DataKind, Header,
-    Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
+    emit_ct_attrs, emit_exp_attrs, flags, nta, seq_after, seq_between, Body, Control, DataKind,
+    Header, Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
 };
 
 use crate::cache::{fill_missing, Key, KeyBuild, KeyHasher};
@@ -125,6 +125,9 @@ pub struct Config {
     pub expectations: ExpectSync,
     /// `General { Filter }`.
     pub filter: Filter,
+    /// `Options { TCPWindowTracking }`: TCP window scales are sent (conntrackd leaves them
+    /// out otherwise).
+    pub tcp_window_tracking: bool,
     /// `Filter From Kernelspace`: events arrive filtered by the kernel, only dumps are
     /// filtered here.
     pub filter_kernelspace: bool,
@@ -147,6 +150,7 @@ impl Default for Config {
             external_cache: true,
             expectations: ExpectSync::Off,
             filter: Filter::default(),
+            tcp_window_tracking: false,
             filter_kernelspace: false,
         }
     }
@@ -517,6 +521,59 @@ pub struct Engine {
     caches: [CacheStats; 4],
 }
 
+/// Writes the attributes of `entry` into `buf` as they are sent; returns the length.
+/// Without `TCPWindowTracking` the window scales are left out, as conntrackd leaves them
+/// out.
+fn emit_ct_as_sent(
+    entry: &ConntrackRepr,
+    buf: &mut [u8],
+    window_tracking: bool,
+) -> conntrack_codec::Result<usize> {
+    let len = {
+        let mut w = NtaWriter::new(buf);
+        emit_ct_attrs(entry, &mut w)?;
+        w.len()
+    };
+    let wscale = matches!(
+        entry.protoinfo,
+        Some(ProtoInfo::Tcp(t)) if t.wscale_orig.is_some() || t.wscale_reply.is_some()
+    );
+    if window_tracking || !wscale {
+        return Ok(len);
+    }
+    Ok(drop_attrs(
+        buf,
+        len,
+        &[nta::TCP_WSCALE_ORIG, nta::TCP_WSCALE_REPL],
+    ))
+}
+
+/// Takes the attributes of types `drop` out of the `len` bytes of attributes at the start of
+/// `buf` (moving the others forward); returns the new length. The bytes were written by
+/// the codec, so they walk; a malformed tail is left as it is.
+fn drop_attrs(buf: &mut [u8], len: usize, drop: &[u16]) -> usize {
+    let (mut read, mut write) = (0usize, 0usize);
+    while let Some(h) = buf.get(read..read + 4) {
+        let n = usize::from(u16::from_be_bytes([h[0], h[1]]));
+        let kind = u16::from_be_bytes([h[2], h[3]]);
+        let step = (n + 3) & !3;
+        if n < 4 || read + n > len {
+            break;
+        }
+        let step = step.min(len - read);
+        if !drop.contains(&kind) {
+            buf.copy_within(read..read + step, write);
+            write += step;
+        }
+        read += step;
+    }
+    if read < len {
+        buf.copy_within(read..len, write);
+        write += len - read;
+    }
+    write
+}
+
 fn data_kind(expect: bool, state: ObjState) -> DataKind {
     match (expect, state) {
         (false, ObjState::New) => DataKind::CtNew,
@@ -626,13 +683,22 @@ impl Engine {
         [
             QueueStats {
                 name: "txqueue",
-                current: self.tx.len() as u64,
+                current: self
+                    .tx
+                    .iter()
+                    .filter(|i| match i {
+                        Item::Obj { slot, gen } => self
+                            .obj(*slot)
+                            .is_some_and(|o| o.gen == *gen && o.queue == Queue::Tx),
+                        _ => true,
+                    })
+                    .count() as u64,
                 max: i32::MAX as u64,
                 full: 0,
             },
             QueueStats {
                 name: "rsqueue",
-                current: self.rs.len() as u64,
+                current: self.rs_queue().count() as u64,
                 max: self.cfg.resend_ctl_max as u64,
                 full: self.stats.rs_purged,
             },
@@ -704,17 +770,20 @@ impl Engine {
         }
     }
 
+    /// Writes the attributes of `entry` into `buf` as they are sent; returns the length.
+    /// Without `TCPWindowTracking` the window scales are left out, as conntrackd leaves
+    /// them out.
+    fn emit_ct(&self, entry: &ConntrackRepr, buf: &mut [u8]) -> conntrack_codec::Result<usize> {
+        emit_ct_as_sent(entry, buf, self.cfg.tcp_window_tracking)
+    }
+
     /// Encodes `entry` into `buf`; returns the length and the key.
     fn encode_ct(
         &self,
         entry: &ConntrackRepr,
         buf: &mut [u8],
     ) -> conntrack_codec::Result<(usize, Key)> {
-        let len = {
-            let mut w = NtaWriter::new(buf);
-            emit_ct_attrs(entry, &mut w)?;
-            w.len()
-        };
+        let len = self.emit_ct(entry, buf)?;
         let key = self
             .keys
             .ct(&SyncCt::new_checked(buf.get(..len).unwrap_or(&[]))?);
@@ -939,9 +1008,7 @@ impl Engine {
                 {
                     new.clone_from(entry);
                     fill_missing(new, old);
-                    let mut w = NtaWriter::new(&mut buf);
-                    emit_ct_attrs(new, &mut w)?;
-                    write_len = w.len();
+                    write_len = emit_ct_as_sent(new, &mut buf, self.cfg.tcp_window_tracking)?;
                 }
             }
         }

@@ -301,6 +301,7 @@ impl Node {
         }
         let current = cfg.channels.iter().rposition(|c| c.default).unwrap_or(0);
         let mut ecfg = cfg.engine.clone();
+        ecfg.tcp_window_tracking |= cfg.window_tracking;
         // The largest datagram the active link takes (the smallest of all, so that a
         // switch never meets a datagram too large).
         let mtu_max = channels

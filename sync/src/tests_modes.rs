@@ -490,7 +490,15 @@ fn queues_and_the_resend_queue_are_listed() {
     );
     assert_eq!(a.queues()[1].current, 4);
     assert_eq!(a.queues()[0].current, 0);
-    a.on_datagram(&ctl(9, flags::ACK, 100, 103), 0);
+    // An entry changed again leaves the resend queue for the transmit queue: both lists
+    // and both counts say so.
+    let mut e = entry(0);
+    e.mark = Some(7);
+    a.ct_update(&e, 0).unwrap();
+    assert_eq!(a.rs_queue().count(), 3);
+    assert_eq!((a.queues()[0].current, a.queues()[1].current), (1, 3));
+    drain(&mut a, 0);
+    a.on_datagram(&ctl(9, flags::ACK, 100, 104), 0);
     assert_eq!(a.rs_queue().count(), 0);
 }
 
@@ -614,4 +622,34 @@ fn the_next_timer_is_the_earliest_thing_due() {
     let mut b = Engine::new(cfg(Mode::Alarm), 1);
     b.on_tick(100);
     assert_eq!(b.next_timer(), Some(300));
+}
+
+/// TCP window scales are sent only with `TCPWindowTracking`, as conntrackd sends them.
+#[test]
+fn window_scales_travel_only_with_window_tracking() {
+    use conntrack_codec::ct::ProtoInfo;
+    use conntrack_codec::sync::{nta, NtaAttrs};
+    let mut e = entry(1);
+    if let Some(ProtoInfo::Tcp(t)) = e.protoinfo.as_mut() {
+        t.wscale_orig = Some(7);
+        t.wscale_reply = Some(9);
+    }
+    for tracking in [false, true] {
+        let c = Config {
+            tcp_window_tracking: tracking,
+            ..Config::default()
+        };
+        let mut a = answered(c, 1, 1000);
+        a.ct_update(&e, 0).unwrap();
+        let (_, _, m) = drain(&mut a, 0).remove(0);
+        let kinds: Vec<u16> = NtaAttrs::new(&m[8..]).map(|x| x.unwrap().kind()).collect();
+        let has = kinds.contains(&nta::TCP_WSCALE_ORIG) && kinds.contains(&nta::TCP_WSCALE_REPL);
+        assert_eq!(has, tracking, "{kinds:?}");
+        assert!(kinds.contains(&nta::TCP_STATE) && kinds.contains(&nta::MARK));
+        let r = SyncCt::new_checked(&m[8..]).unwrap().to_repr().unwrap();
+        assert_eq!(r.mark, Some(1));
+        let mut b = Engine::new(Config::default(), 5);
+        b.on_datagram(&m, 0);
+        assert_eq!(b.external_ct_len(), 1);
+    }
 }
