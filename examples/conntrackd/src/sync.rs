@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use conntrack_codec::ct::{ConntrackRepr, TcpState};
-use conntrack_codec::sync::SyncCt;
+use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::sync::{SyncCt, SyncExp};
 use conntrack_sync::filter::FilterLogic;
 use conntrack_sync::{
     CacheId, ChannelConfig, ExpectSync, Filter, Mode, Network, Node, NodeConfig, Notice, RsEntry,
@@ -292,6 +293,42 @@ impl Engine for SyncEngine {
             (_, Table::Expect) => {}
             (Cache::Internal, _) => self.internal(f),
             (Cache::External, _) => self.external(f),
+        }
+    }
+
+    fn exp_entries(&self, cache: Cache, f: &mut dyn FnMut(&ExpectRepr, i64)) {
+        let now_ms = conntrack_sync::now_ms();
+        let now = crate::now_secs();
+        let age =
+            |created: u64| now - i64::try_from(now_ms.saturating_sub(created) / 1000).unwrap_or(0);
+        match cache {
+            Cache::Internal if !self.node.engine().config().internal_cache => {
+                // No internal cache: the kernel's expectations, as 1.4.7's bypass dumps them.
+                if let Ok(mut sock) = conntrack_io::Socket::open() {
+                    for family in [2u8, 10] {
+                        let _ = sock.exp_list(family, |e| {
+                            if let Ok(x) = ExpectRepr::try_from(&e) {
+                                f(&x, now);
+                            }
+                            std::ops::ControlFlow::Continue(())
+                        });
+                    }
+                }
+            }
+            Cache::Internal => {
+                for e in self.node.engine().internal().filter(|e| e.expect) {
+                    if let Ok(x) = SyncExp::new_checked(e.attrs).and_then(|v| v.to_repr()) {
+                        f(&x, age(e.created_ms));
+                    }
+                }
+            }
+            Cache::External => {
+                for e in self.node.engine().external().filter(|e| e.expect) {
+                    if let Ok(x) = SyncExp::new_checked(&e.attrs).and_then(|v| v.to_repr()) {
+                        f(&x, age(e.created_ms));
+                    }
+                }
+            }
         }
     }
 

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_codec::fmt::{CtLine, Origin, Output, Style};
+use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 
 /// One cache entry: the conntrack line without its timeout (1.4.7 hides the cached
 /// timeout), then ` [active since Ns]` — or the bare `<flow>` element in XML.
@@ -18,6 +19,23 @@ pub fn cache_line(out: &mut String, entry: &ConntrackRepr, active_secs: i64, xml
         ..Output::default()
     };
     let _ = write!(out, "{}", CtLine::new(&e, Origin::Dump, &o, &()));
+    if !xml {
+        let _ = write!(out, " [active since {active_secs}s]");
+    }
+    out.push('\n');
+}
+
+/// One expectation of a cache (`-i expect`, `-e expect`): `conntrack -L expect`'s line
+/// without the timeout (1.4.7 hides the cached one), then ` [active since Ns]` — or the
+/// bare `<flow>` element in XML.
+pub fn exp_cache_line(out: &mut String, exp: &ExpectRepr, active_secs: i64, xml: bool) {
+    let mut e = exp.clone();
+    e.timeout = None;
+    let o = Output {
+        style: if xml { Style::Xml } else { Style::Default },
+        ..Output::default()
+    };
+    let _ = write!(out, "{}", ExpLine::new(&e, None, &o));
     if !xml {
         let _ = write!(out, " [active since {active_secs}s]");
     }

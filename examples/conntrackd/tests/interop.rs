@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::{ConntrackRepr, NatRange, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
 use conntrack_codec::filter::DumpFilter;
+use conntrack_tests::sync::entry;
 use conntrack_tests::Netns;
 
 mod support;
@@ -169,26 +170,6 @@ fn pair(tag: &str, prog_a: &'static str, prog_b: &'static str, loss: bool) -> Pa
     let b = sides.pop().expect("b");
     let a = sides.pop().expect("a");
     Pair { a, b, dir }
-}
-
-/// Entry `i` of side `side` (1 or 2): an established TCP flow with mark `mark`.
-fn entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
-    let src = IpAddr::V4(Ipv4Addr::new(10, 100 + side, (i >> 8) as u8, i as u8));
-    let dst = IpAddr::V4(Ipv4Addr::new(198, 51, 100, side));
-    let orig = Tuple::tcp(src, dst, 20000 + (i % 30000) as u16, 443);
-    ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        timeout: Some(1200),
-        mark: Some(mark),
-        ..ConntrackRepr::default()
-    }
 }
 
 /// A source-NATed UDP flow (to 203.0.113.side, port 4000+i), made as `conntrack -I
