@@ -115,7 +115,9 @@ pub struct Config {
     pub refresh_s: u32,
     /// `CacheTimeout` (ALARM): an external entry not refreshed for this many seconds goes.
     pub cache_timeout_s: u32,
-    /// `HashLimit`: the most entries each cache holds.
+    /// `HashLimit`: the most entries each cache holds (conntrack entries and expectations
+    /// counted apart, an internal entry deleted but not yet acknowledged included, as in
+    /// 1.4.7's hash tables).
     pub hash_limit: usize,
     /// Keep an internal cache (`DisableInternalCache off`).
     pub internal_cache: bool,
@@ -846,8 +848,9 @@ impl Engine {
             self.caches[cid.index()].upd_ok += 1;
             return Some(s);
         }
-        let count = self.live[0] + self.live[1];
-        if count as usize >= self.cfg.hash_limit {
+        // As 1.4.7's hash tables: one per cache and kind, counting the entries it holds,
+        // dead ones waiting for their acknowledgement included.
+        if self.held[usize::from(expect)] as usize >= self.cfg.hash_limit {
             let c = &mut self.caches[cid.index()];
             c.add_fail += 1;
             c.add_fail_enospc += 1;
@@ -1755,7 +1758,7 @@ impl Engine {
                         self.caches[cid.index()].upd_ok += 1;
                     }
                     None => {
-                        if (self.ext_live[0] + self.ext_live[1]) as usize >= self.cfg.hash_limit {
+                        if self.ext_live[e] as usize >= self.cfg.hash_limit {
                             let c = &mut self.caches[cid.index()];
                             c.add_fail += 1;
                             c.add_fail_enospc += 1;

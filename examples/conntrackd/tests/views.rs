@@ -1,8 +1,12 @@
-//! Expectations through the program, against Debian's conntrackd 1.4.7 in the same setup:
-//! a pair of ours and a pair of conntrackd, each in two namespaces joined by a veth pair,
-//! with `ExpectationSync { ftp }`; FTP control connections (with the `ftp` helper) and
-//! their expectations made on A reach B; `-i expect` on A and `-e expect` on B (and their
-//! `-x` forms) print the same lines for both pairs, and `-c` puts them into B's kernel.
+//! What the program's caches show, against Debian's conntrackd 1.4.7 in the same setup: a
+//! pair of ours and a pair of conntrackd, each in two namespaces joined by a veth pair.
+//! - Expectations (`ExpectationSync { ftp }`): FTP control connections (with the `ftp`
+//!   helper) and their expectations made on A reach B; `-i expect` on A and `-e expect` on
+//!   B (and their `-x` forms) print the same lines for both pairs, and `-c` puts them into
+//!   B's kernel, logged the same.
+//! - `HashLimit`: more entries than the limit made on A; both caches refuse the rest and
+//!   count it the same (`-s cache`).
+//!
 //! Skipped, saying so, when /usr/sbin/conntrackd is not 1.4.7.
 
 use std::ops::ControlFlow;
@@ -10,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use conntrack_codec::exp::ExpectRepr;
-use conntrack_tests::sync::ftp_master_and_expectation;
+use conntrack_tests::sync::{entry, ftp_master_and_expectation};
 use conntrack_tests::Netns;
 
 mod support;
@@ -25,7 +29,7 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(tag: &str, prog: &'static str, sync_extra: &str) -> Pair {
+    fn new(tag: &str, prog: &'static str, sync_extra: &str, hash_limit: u32) -> Pair {
         let a = Netns::new(&format!("{tag}a"));
         let b = Netns::new(&format!("{tag}b"));
         let dir = std::env::temp_dir().join(format!("{}-dir", a.name()));
@@ -37,7 +41,8 @@ impl Pair {
             ("b", &p.b, "192.168.83.2", "192.168.83.1", "xpb0"),
         ] {
             let text =
-                support::conf_text_with(&p.dir, name, (me, peer, dev, 3780), true, sync_extra);
+                support::conf_text_with(&p.dir, name, (me, peer, dev, 3780), true, sync_extra)
+                    .replace("HashLimit 131072", &format!("HashLimit {hash_limit}"));
             let conf = p.conf(name);
             std::fs::write(&conf, text).expect("conf");
             let c = conf.to_string_lossy().into_owned();
@@ -111,7 +116,7 @@ fn expectations_listed_and_committed_as_conntrackd() {
     }
     let mut seen = Vec::new();
     for (tag, prog) in [("xr", REAL), ("xo", ours())] {
-        let p = Pair::new(tag, prog, EXPECT_FTP);
+        let p = Pair::new(tag, prog, EXPECT_FTP, 131_072);
         // Our side sends after its HELLO is answered; 1.4.7's ALIVEs come once a second.
         std::thread::sleep(Duration::from_millis(1500));
         let mut s = p.a.socket();
@@ -168,5 +173,47 @@ fn expectations_listed_and_committed_as_conntrackd() {
         println!("{name} (conntrackd):\n  {}", seen[0][k].join("\n  "));
         assert_eq!(seen[1][k], seen[0][k], "{name}: ours, then conntrackd's");
         assert!(!seen[0][k].is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn the_hash_limit_is_counted_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for (tag, prog) in [("hr", REAL), ("ho", ours())] {
+        let p = Pair::new(tag, prog, "", 10);
+        std::thread::sleep(Duration::from_millis(1500));
+        let made: Vec<_> = (0..15).map(|i| entry(1, i, i)).collect();
+        p.a.socket()
+            .create_batch(&made, 64, |_, r| r.expect("create"))
+            .expect("batch");
+        let t = Instant::now();
+        while p.client("b", &["-e"]).lines().count() < 10 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{prog}: B's external cache did not fill"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The refused ones are not sent: nothing more comes.
+        std::thread::sleep(Duration::from_millis(1500));
+        seen.push([
+            p.client("a", &["-s", "cache"]),
+            p.client("b", &["-s", "cache"]),
+            format!(
+                "{} {}",
+                p.client("a", &["-i"]).lines().count(),
+                p.client("b", &["-e"]).lines().count()
+            ),
+        ]);
+    }
+    println!("A -s cache (conntrackd):\n{}", seen[0][0]);
+    for (k, name) in ["A's -s cache", "B's -s cache", "-i and -e lines"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(seen[1][k], seen[0][k], "{name}: ours, then conntrackd's");
     }
 }
