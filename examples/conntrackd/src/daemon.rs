@@ -315,6 +315,19 @@ impl<E: Engine> Daemon<E> {
     }
 }
 
+/// The scheduling 1.4.7 applies for `General { Scheduler }`: without a `Type`, `SCHED_RR`
+/// at the top priority (a `Priority` alone is not looked at); with one, that policy at the
+/// configured priority (0 when none is given, which the kernel refuses for both).
+pub fn scheduling(s: &crate::config::Scheduler) -> (conntrack_io::sched::Policy, i32) {
+    use crate::config::SchedPolicy;
+    use conntrack_io::sched::Policy;
+    match s.policy {
+        None => (Policy::RoundRobin, 99),
+        Some(SchedPolicy::RoundRobin) => (Policy::RoundRobin, s.priority),
+        Some(SchedPolicy::Fifo) => (Policy::Fifo, s.priority),
+    }
+}
+
 /// The lock file: created exclusively, mode 0600 (through the 0177 umask).
 ///
 /// # Errors
@@ -540,6 +553,23 @@ mod tests {
             rt: Runtime::default(),
             purge_at: None,
         }
+    }
+
+    #[test]
+    fn scheduling_as_conntrackd_applies_it() {
+        use crate::config::{SchedPolicy, Scheduler};
+        use conntrack_io::sched::Policy;
+        let s = |policy, priority| Scheduler { policy, priority };
+        assert_eq!(scheduling(&s(None, 0)), (Policy::RoundRobin, 99));
+        assert_eq!(scheduling(&s(None, 5)), (Policy::RoundRobin, 99));
+        assert_eq!(
+            scheduling(&s(Some(SchedPolicy::RoundRobin), 5)),
+            (Policy::RoundRobin, 5)
+        );
+        assert_eq!(
+            scheduling(&s(Some(SchedPolicy::Fifo), 0)),
+            (Policy::Fifo, 0)
+        );
     }
 
     #[test]

@@ -619,3 +619,63 @@ fn an_idle_daemon_sleeps_as_conntrackd() {
         woke[0]
     );
 }
+
+/// The policy and priority of process `pid` (`/proc/PID/stat`'s fields 41 and 18: the
+/// policy number, and the priority as the kernel keeps it, -1 - rt_priority for real-time).
+fn sched_of(pid: i32) -> (u32, i64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|x| x.1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    (
+        f.get(38).and_then(|v| v.parse().ok()).unwrap_or(99),
+        f.get(15).and_then(|v| v.parse().ok()).unwrap_or(0),
+    )
+}
+
+/// `Scheduler` (and its absence) as 1.4.7 applies it: the daemon's policy and priority, and
+/// the warning when the kernel refuses what was asked.
+#[test]
+fn scheduling_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdr");
+    let d = p.dir.display();
+    for sched in [
+        "",
+        "Scheduler {\n Type FIFO\n Priority 7\n }\n",
+        "Scheduler {\n Priority 5\n }\n",
+        "Scheduler {\n Type RR\n }\n",
+    ] {
+        let mut seen = Vec::new();
+        for (name, prog) in [("real", REAL), ("ours", ours())] {
+            let conf = p.dir.join(format!("{name}.conf"));
+            let _ = std::fs::remove_file(p.dir.join(format!("{name}.log")));
+            std::fs::write(
+                &conf,
+                format!("General {{\n {sched} LogFile {d}/{name}.log\n LockFile {d}/{name}.lock\n UNIX {{ Path {d}/{name}.sock }}\n}}\n"),
+            )
+            .expect("conf");
+            let c = conf.to_str().expect("path");
+            assert!(exec(&p.a, prog, &["-C", c, "-d"]).status.success());
+            wait_path(&p.dir.join(format!("{name}.sock")), true);
+            let pid = support::pids_with(c).into_iter().next().expect("pid");
+            let policy = sched_of(pid);
+            assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
+            wait_path(&p.dir.join(format!("{name}.lock")), false);
+            let log = std::fs::read_to_string(p.dir.join(format!("{name}.log"))).expect("log");
+            let warnings: Vec<String> = log
+                .lines()
+                .filter(|l| l.contains("[warning]"))
+                .map(|l| l.split_once("[warning] ").map_or("", |x| x.1).to_string())
+                .collect();
+            seen.push((policy, warnings));
+        }
+        println!("{sched:?}: conntrackd {:?}", seen[0]);
+        assert_eq!(seen[1], seen[0], "{sched:?}: ours, then conntrackd's");
+    }
+}
