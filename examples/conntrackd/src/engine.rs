@@ -624,7 +624,7 @@ impl KernelCache {
         let secs = u64::try_from(now).unwrap_or(0);
         let text = conntrack_sync::stats::flow_text(e, secs);
         if let Some(f) = self.stats_log.as_mut() {
-            let line = format!("{}\t{text}\n", crate::log::Tm::local(now).ctime());
+            let line = format!("{}\t{text}\n", crate::log::ctime_local(now));
             let _ = std::io::Write::write_all(f, line.as_bytes());
         }
         if self.stats_syslog {
@@ -763,12 +763,7 @@ impl Engine for KernelCache {
             device: self.device.clone(),
             running: true,
             active: true,
-            bytes_sent: 0,
-            bytes_recv: 0,
-            packets_sent: 0,
-            packets_recv: 0,
-            error_sent: 0,
-            error_recv: 0,
+            counters: conntrack_sync::LinkStats::default(),
         }]
     }
 

@@ -427,12 +427,7 @@ impl Engine for SyncEngine {
                 device: l.interface.clone().unwrap_or_else(|| self.device.clone()),
                 running: l.state.is_none_or(|s| s.up && s.running),
                 active: l.active,
-                bytes_sent: l.stats.bytes_sent,
-                bytes_recv: l.stats.bytes_recv,
-                packets_sent: l.stats.packets_sent,
-                packets_recv: l.stats.packets_recv,
-                error_sent: l.stats.error_sent,
-                error_recv: l.stats.error_recv,
+                counters: l.stats,
             })
             .collect();
         // The active link first.

@@ -163,18 +163,8 @@ pub struct LinkStats {
     pub running: bool,
     /// The link in use (`ACTIVE`) or a standby (`BACKUP`).
     pub active: bool,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Bytes received.
-    pub bytes_recv: u64,
-    /// Datagrams sent.
-    pub packets_sent: u64,
-    /// Datagrams received.
-    pub packets_recv: u64,
-    /// Send errors.
-    pub error_sent: u64,
-    /// Receive errors.
-    pub error_recv: u64,
+    /// Its traffic counters (the engine's own).
+    pub counters: conntrack_sync::LinkStats,
 }
 
 fn link_counters(out: &mut String, l: &LinkStats) {
@@ -183,7 +173,12 @@ fn link_counters(out: &mut String, l: &LinkStats) {
         "{:20} Bytes sent {:20} Bytes recv\n\
          {:20} Pckts sent {:20} Pckts recv\n\
          {:20} Error send {:20} Error recv\n\n",
-        l.bytes_sent, l.bytes_recv, l.packets_sent, l.packets_recv, l.error_sent, l.error_recv
+        l.counters.bytes_sent,
+        l.counters.bytes_recv,
+        l.counters.packets_sent,
+        l.counters.packets_recv,
+        l.counters.error_sent,
+        l.counters.error_recv
     );
 }
 
@@ -435,12 +430,13 @@ mod tests {
             device: device.into(),
             running: true,
             active: true,
-            bytes_sent: sent.0,
-            packets_sent: sent.1,
-            bytes_recv: recv.0,
-            packets_recv: recv.1,
-            error_sent: 0,
-            error_recv: 0,
+            counters: conntrack_sync::LinkStats {
+                bytes_sent: sent.0,
+                packets_sent: sent.1,
+                bytes_recv: recv.0,
+                packets_recv: recv.1,
+                ..Default::default()
+            },
         }
     }
 
