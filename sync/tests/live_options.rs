@@ -6,11 +6,9 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::{l4proto, ConntrackRepr};
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::bpf::Logic;
 use conntrack_sync::{ChannelConfig, Config, ExpectSync, Filter, Mode, Network, NodeConfig};
 use support::*;
@@ -106,21 +104,6 @@ fn checksums_off_and_socket_buffers() {
     nb.stop();
 }
 
-fn kernel_expectations(ns: &Netns) -> Vec<u16> {
-    let mut ports = Vec::new();
-    let _ = ns
-        .socket()
-        .exp_list(2, |e| {
-            if let Ok(x) = ExpectRepr::try_from(&e) {
-                ports.extend(x.tuple.and_then(|t| t.dst_port));
-            }
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-    ports.sort_unstable();
-    ports
-}
-
 #[test]
 fn expectations_travel_and_commit_into_the_kernel() {
     let p = Pair::new("oexp");
@@ -139,7 +122,10 @@ fn expectations_travel_and_commit_into_the_kernel() {
         sa.exp_create(&e).unwrap();
         exps.push(e);
     }
-    assert_eq!(kernel_expectations(&p.a), [50_000, 50_001, 50_002]);
+    assert_eq!(
+        conntrack_tests::sync::kernel_expectation_ports(&p.a),
+        [50_000, 50_001, 50_002]
+    );
     let s = nb.wait_for("the expectations in B", 20, |s| {
         s.ext_exp == 3 && s.ext_marks.len() == 3
     });
@@ -149,7 +135,10 @@ fn expectations_travel_and_commit_into_the_kernel() {
     assert_eq!((ok, failed), (3, 0));
     let (ok, failed) = nb.run(|n| n.commit_expectations().unwrap());
     assert_eq!((ok, failed), (3, 0));
-    assert_eq!(kernel_expectations(&p.b), [50_000, 50_001, 50_002]);
+    assert_eq!(
+        conntrack_tests::sync::kernel_expectation_ports(&p.b),
+        [50_000, 50_001, 50_002]
+    );
     // An expectation's end travels.
     let mut k = conntrack_codec::exp::request::ExpKey::tuple(exps[1].tuple.unwrap());
     k.zone = None;

@@ -3,9 +3,12 @@
 //! master with an expectation.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::ControlFlow;
 
 use conntrack_codec::ct::{ConntrackRepr, Helper, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
 use conntrack_codec::exp::{ExpectFlags, ExpectRepr};
+
+use crate::Netns;
 
 /// An established TCP entry of side `side` (1 or 2) of a pair, number `i` (below 65536),
 /// with mark `mark`: 10.(200+side).(i>>8).(i&255) to 192.0.2.side:443, ten minutes of
@@ -62,4 +65,23 @@ pub fn ftp_master_and_expectation(i: u16) -> (ConntrackRepr, ExpectRepr) {
         ..ExpectRepr::default()
     };
     (m, e)
+}
+
+/// The destination ports of the namespace's IPv4 expectations, sorted.
+///
+/// # Panics
+/// If the dump fails.
+pub fn kernel_expectation_ports(ns: &Netns) -> Vec<u16> {
+    let mut ports = Vec::new();
+    let _ = ns
+        .socket()
+        .exp_list(2, |e| {
+            if let Ok(x) = ExpectRepr::try_from(&e) {
+                ports.extend(x.tuple.and_then(|t| t.dst_port));
+            }
+            ControlFlow::Continue(())
+        })
+        .expect("expectation dump");
+    ports.sort_unstable();
+    ports
 }

@@ -9,20 +9,35 @@ use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
 
+/// The output style of a listing (`-x`: XML).
+fn listing(xml: bool) -> Output {
+    Output {
+        style: if xml { Style::Xml } else { Style::Default },
+        ..Output::default()
+    }
+}
+
+/// A listed line: `line`, then ` [active since Ns]` unless in XML, and the newline.
+fn listed(out: &mut String, line: impl std::fmt::Display, active_secs: i64, xml: bool) {
+    let _ = write!(out, "{line}");
+    if !xml {
+        let _ = write!(out, " [active since {active_secs}s]");
+    }
+    out.push('\n');
+}
+
 /// One cache entry: the conntrack line without its timeout (1.4.7 hides the cached
 /// timeout), then ` [active since Ns]` — or the bare `<flow>` element in XML.
 pub fn cache_line(out: &mut String, entry: &ConntrackRepr, active_secs: i64, xml: bool) {
     let mut e = entry.clone();
     e.timeout = None;
-    let o = Output {
-        style: if xml { Style::Xml } else { Style::Default },
-        ..Output::default()
-    };
-    let _ = write!(out, "{}", CtLine::new(&e, Origin::Dump, &o, &()));
-    if !xml {
-        let _ = write!(out, " [active since {active_secs}s]");
-    }
-    out.push('\n');
+    let o = listing(xml);
+    listed(
+        out,
+        CtLine::new(&e, Origin::Dump, &o, &()),
+        active_secs,
+        xml,
+    );
 }
 
 /// One expectation of a cache (`-i expect`, `-e expect`): `conntrack -L expect`'s line
@@ -31,15 +46,8 @@ pub fn cache_line(out: &mut String, entry: &ConntrackRepr, active_secs: i64, xml
 pub fn exp_cache_line(out: &mut String, exp: &ExpectRepr, active_secs: i64, xml: bool) {
     let mut e = exp.clone();
     e.timeout = None;
-    let o = Output {
-        style: if xml { Style::Xml } else { Style::Default },
-        ..Output::default()
-    };
-    let _ = write!(out, "{}", ExpLine::new(&e, None, &o));
-    if !xml {
-        let _ = write!(out, " [active since {active_secs}s]");
-    }
-    out.push('\n');
+    let o = listing(xml);
+    listed(out, ExpLine::new(&e, None, &o), active_secs, xml);
 }
 
 /// The counters of one cache (`-s` and `-s cache`).

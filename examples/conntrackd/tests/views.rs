@@ -9,11 +9,9 @@
 //!
 //! Skipped, saying so, when /usr/sbin/conntrackd is not 1.4.7.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use conntrack_codec::exp::ExpectRepr;
 use conntrack_tests::sync::{entry, ftp_master_and_expectation};
 use conntrack_tests::Netns;
 
@@ -92,21 +90,6 @@ fn lines(s: &str) -> Vec<String> {
     v
 }
 
-fn kernel_expectations(ns: &Netns) -> Vec<u16> {
-    let mut ports = Vec::new();
-    let _ = ns
-        .socket()
-        .exp_list(2, |e| {
-            if let Ok(x) = ExpectRepr::try_from(&e) {
-                ports.extend(x.tuple.and_then(|t| t.dst_port));
-            }
-            ControlFlow::Continue(())
-        })
-        .expect("expectation dump");
-    ports.sort_unstable();
-    ports
-}
-
 const EXPECT_FTP: &str = "\tOptions {\n\t\tExpectationSync {\n\t\t\tftp\n\t\t}\n\t}\n";
 
 #[test]
@@ -143,7 +126,11 @@ fn expectations_listed_and_committed_as_conntrackd() {
         ];
         // The commit: the masters, then the expectations, into B's kernel.
         let _ = p.client("b", &["-c"]);
-        assert_eq!(kernel_expectations(&p.b), [50_000, 50_001], "{prog}");
+        assert_eq!(
+            conntrack_tests::sync::kernel_expectation_ports(&p.b),
+            [50_000, 50_001],
+            "{prog}"
+        );
         // What the commit logged, times masked.
         let log = std::fs::read_to_string(p.dir.join("b.log")).expect("log");
         let commit: Vec<String> = log
