@@ -45,6 +45,33 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// Starts `prog -C conf -d` in `a` as daemon `name`; returns its pid once its control
+    /// socket is there.
+    fn start(&self, name: &str, prog: &str, conf: &std::path::Path) -> i32 {
+        let c = conf.to_str().expect("path");
+        assert!(
+            exec(&self.a, prog, &["-C", c, "-d"]).status.success(),
+            "{name}"
+        );
+        wait_path(&self.dir.join(format!("{name}.sock")), true);
+        support::pids_with(c)
+            .into_iter()
+            .next()
+            .expect("the daemon's pid")
+    }
+
+    /// Stops daemon `name` with `-k` and waits for its lock file to go.
+    fn stop(&self, name: &str, prog: &str, conf: &std::path::Path) {
+        let c = conf.to_str().expect("path");
+        assert!(
+            exec(&self.a, prog, &["-C", c, "-k"]).status.success(),
+            "{name}"
+        );
+        wait_path(&self.dir.join(format!("{name}.lock")), false);
+    }
+}
+
 impl Drop for Pair {
     fn drop(&mut self) {
         // Whatever a test left running (a failed assertion skips its `-k`).
@@ -593,19 +620,12 @@ fn an_idle_daemon_sleeps_as_conntrackd() {
     let mut woke = Vec::new();
     for (name, prog, port) in [("real", REAL, 3792u16), ("ours", ours(), 3793)] {
         let conf = p.conf(name, port);
-        let c = conf.to_str().expect("path");
-        assert!(exec(&p.a, prog, &["-C", c, "-d"]).status.success());
-        wait_path(&p.dir.join(format!("{name}.sock")), true);
-        let pid = support::pids_with(c)
-            .into_iter()
-            .next()
-            .expect("the daemon's pid");
+        let pid = p.start(name, prog, &conf);
         std::thread::sleep(Duration::from_millis(1500));
         let before = switches(pid);
         std::thread::sleep(Duration::from_secs(3));
         woke.push(switches(pid) - before);
-        assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
-        wait_path(&p.dir.join(format!("{name}.lock")), false);
+        p.stop(name, prog, &conf);
     }
     println!(
         "context switches in 3 idle seconds: conntrackd {}, ours {}",
@@ -660,13 +680,9 @@ fn scheduling_as_conntrackd() {
                 format!("General {{\n {sched} LogFile {d}/{name}.log\n LockFile {d}/{name}.lock\n UNIX {{ Path {d}/{name}.sock }}\n}}\n"),
             )
             .expect("conf");
-            let c = conf.to_str().expect("path");
-            assert!(exec(&p.a, prog, &["-C", c, "-d"]).status.success());
-            wait_path(&p.dir.join(format!("{name}.sock")), true);
-            let pid = support::pids_with(c).into_iter().next().expect("pid");
+            let pid = p.start(name, prog, &conf);
             let policy = sched_of(pid);
-            assert!(exec(&p.a, prog, &["-C", c, "-k"]).status.success());
-            wait_path(&p.dir.join(format!("{name}.lock")), false);
+            p.stop(name, prog, &conf);
             let log = std::fs::read_to_string(p.dir.join(format!("{name}.log"))).expect("log");
             let warnings: Vec<String> = log
                 .lines()
