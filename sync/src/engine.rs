@@ -27,6 +27,7 @@
 //! ([`Engine::poll_inject`]). Both caches refuse new entries beyond `HashLimit`, counting
 //! them (`no space left in cache`).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use conntrack_codec::ct::{ConntrackRepr, EventKind, ProtoInfo};
@@ -1748,47 +1749,47 @@ impl Engine {
                 }
             },
             _ => {
-                let slot = self.ext_index.get(&key).copied();
-                match slot.and_then(|s| self.ext.get_mut(s as usize)?.as_mut()) {
-                    Some(x) => {
-                        x.attrs.clear();
-                        x.attrs.extend_from_slice(attrs);
-                        x.updated_ms = now_ms;
-                        self.stats.ext_upd += 1;
-                        self.caches[cid.index()].upd_ok += 1;
-                    }
-                    None => {
+                // One probe of the index for both cases (a bulk is mostly new entries).
+                let (s, new) = match self.ext_index.entry(key) {
+                    Entry::Occupied(o) => (*o.get(), false),
+                    Entry::Vacant(v) => {
                         if self.ext_live[e] as usize >= self.cfg.hash_limit {
                             let c = &mut self.caches[cid.index()];
                             c.add_fail += 1;
                             c.add_fail_enospc += 1;
                             return;
                         }
-                        let entry = ExtEntry {
-                            attrs: attrs.to_vec(),
-                            expect: kind.is_expect(),
-                            created_ms: now_ms,
-                            updated_ms: now_ms,
-                            key,
-                        };
-                        let s = match self.ext_free.pop() {
-                            Some(s) => {
-                                if let Some(cell) = self.ext.get_mut(s as usize) {
-                                    *cell = Some(entry);
-                                }
-                                s
-                            }
-                            None => {
-                                self.ext.push(Some(entry));
-                                (self.ext.len() - 1) as u32
-                            }
-                        };
-                        self.ext_index.insert(key, s);
-                        self.ext_live[e] += 1;
-                        self.stats.ext_new += 1;
-                        self.caches[cid.index()].add_ok += 1;
+                        let s = self
+                            .ext_free
+                            .pop()
+                            .unwrap_or(u32::try_from(self.ext.len()).unwrap_or(u32::MAX));
+                        v.insert(s);
+                        (s, true)
                     }
+                };
+                let old = self.ext.get_mut(s as usize).and_then(|c| c.as_mut());
+                if let (false, Some(x)) = (new, old) {
+                    x.attrs.clear();
+                    x.attrs.extend_from_slice(attrs);
+                    x.updated_ms = now_ms;
+                    self.stats.ext_upd += 1;
+                    self.caches[cid.index()].upd_ok += 1;
+                    return;
                 }
+                let entry = ExtEntry {
+                    attrs: attrs.to_vec(),
+                    expect: kind.is_expect(),
+                    created_ms: now_ms,
+                    updated_ms: now_ms,
+                    key,
+                };
+                match self.ext.get_mut(s as usize) {
+                    Some(cell) => *cell = Some(entry),
+                    None => self.ext.push(Some(entry)),
+                }
+                self.ext_live[e] += 1;
+                self.stats.ext_new += 1;
+                self.caches[cid.index()].add_ok += 1;
             }
         }
     }
