@@ -336,3 +336,73 @@ fn replay_sync_msg_exp_group_without_proto() {
     ));
     assert!(n >= 1);
 }
+
+/// `SyncCt::check` (what a receiver that keeps only the bytes runs) refuses exactly what
+/// `SyncCt::read_into` refuses, case by case: each thing the view's making leaves to check.
+#[test]
+fn sync_check_agrees_with_the_full_read() {
+    use conntrack_codec::sync::{nta, NtaWriter, SyncCt};
+    type Build = fn(&mut NtaWriter<'_>);
+    let cases: [(&str, Build, bool); 9] = [
+        ("complete", |_| {}, true),
+        ("no addresses", |_| {}, false),
+        ("no protocol", |_| {}, false),
+        (
+            "master without protocol",
+            |w| {
+                w.attr(nta::MASTER_IPV4, &[10, 0, 0, 1, 10, 0, 0, 2])
+                    .unwrap();
+            },
+            false,
+        ),
+        (
+            "master with protocol",
+            |w| {
+                w.attr(nta::MASTER_IPV4, &[10, 0, 0, 1, 10, 0, 0, 2])
+                    .unwrap();
+                w.u8(nta::MASTER_L4PROTO, 6).unwrap();
+            },
+            true,
+        ),
+        (
+            "helper without NUL",
+            |w| w.attr(nta::HELPER_NAME, b"ftp").unwrap(),
+            false,
+        ),
+        (
+            "helper",
+            |w| w.c_str(nta::HELPER_NAME, "ftp").unwrap(),
+            true,
+        ),
+        (
+            "labels of 5 bytes",
+            |w| w.attr(nta::LABELS, &[0, 0, 0, 0, 1]).unwrap(),
+            false,
+        ),
+        (
+            "a label beyond 128",
+            |w| {
+                let mut l = [0u8; 20];
+                l[19] = 1;
+                w.attr(nta::LABELS, &l).unwrap();
+            },
+            false,
+        ),
+    ];
+    for (name, extra, ok) in cases {
+        let mut attrs = [0u8; 128];
+        let mut w = NtaWriter::new(&mut attrs);
+        if name != "no addresses" {
+            w.attr(nta::IPV4, &[10, 0, 0, 1, 10, 0, 0, 2]).unwrap();
+        }
+        if name != "no protocol" {
+            w.u8(nta::L4PROTO, 6).unwrap();
+        }
+        w.attr(nta::PORT, &[0x30, 0x39, 0, 80]).unwrap();
+        extra(&mut w);
+        let len = w.len();
+        let v = SyncCt::new_checked(&attrs[..len]).unwrap();
+        assert_eq!(v.check().is_ok(), ok, "{name}: check");
+        assert_eq!(v.to_repr().is_ok(), ok, "{name}: read");
+    }
+}

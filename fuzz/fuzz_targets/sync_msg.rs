@@ -1,5 +1,6 @@
 //! conntrackd's sync messages over arbitrary bytes: the datagram walk, the classification of
-//! each message, the conntrack and expectation views and their conversion to the model; and
+//! each message, the conntrack and expectation views and their conversion to the model (the
+//! conntrack view's `check` agreeing with the conversion); and
 //! for every entry the codec accepts, model -> emit -> parse gives the same model back.
 #![no_main]
 
@@ -32,6 +33,8 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             };
             let _ = (v.family(), v.orig(), v.zone(), v.master());
+            // The cheap check takes exactly what the full read takes.
+            assert_eq!(v.check().is_ok(), v.to_repr().is_ok());
             let Ok(r) = v.to_repr() else { continue };
             if let Ok(n) = emit_ct(&mut out, kind, 0, 1, &r) {
                 let again = Messages::new(&out[..n]).next().unwrap().unwrap();

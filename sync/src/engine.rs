@@ -1707,8 +1707,9 @@ impl Engine {
                 }
             }
         } else {
-            let (r, _) = &mut *self.scratch;
-            match SyncCt::new_checked(attrs).and_then(|v| v.read_into(r).map(|_| v)) {
+            // Checked as the full read would (without building the entry: only the bytes
+            // are kept).
+            match SyncCt::new_checked(attrs).and_then(|v| v.check().map(|_| v)) {
                 Ok(v) => self.keys.ct(&v),
                 Err(_) => {
                     self.stats.rx_malformed += 1;

@@ -261,6 +261,67 @@ impl<'a> SyncCt<'a> {
         Ok(Some(t))
     }
 
+    /// The helper's name (`NTA_HELPER_NAME`).
+    ///
+    /// # Errors
+    /// A name without its NUL, not UTF-8, or over 15 bytes.
+    pub fn helper(&self) -> Result<Option<Helper>> {
+        self.attr(nta::HELPER_NAME)
+            .map(|a| Helper::named(a.c_str()?))
+            .transpose()
+    }
+
+    /// The labels (`NTA_LABELS`); `None` when absent or all clear.
+    ///
+    /// # Errors
+    /// A length not a multiple of 4, or a label set beyond the 128 the kernel has.
+    pub fn labels(&self) -> Result<Option<Labels>> {
+        let Some(a) = self.attr(nta::LABELS) else {
+            return Ok(None);
+        };
+        let p = a.payload();
+        if p.len() % 4 != 0 {
+            return Err(Error::AttributeSize {
+                kind: nta::LABELS,
+                len: p.len(),
+            });
+        }
+        let mut l = Labels::default();
+        for (i, c) in p.chunks_exact(4).enumerate() {
+            let w = u32::from_be_bytes(c.try_into().map_err(|_| Error::Truncated("labels"))?);
+            match l.0.get_mut(i) {
+                Some(slot) => *slot = w,
+                None if w == 0 => {}
+                None => return Err(Error::CapacityExceeded("sync labels beyond 128 bits")),
+            }
+        }
+        Ok((!l.is_empty()).then_some(l))
+    }
+
+    /// Whether [`SyncCt::read_into`] would take the entry, without building it: what the
+    /// view's making left to check (every fixed size was checked then) is the original
+    /// tuple's addresses and protocol, the master's protocol, the helper's name and the
+    /// labels. A receiver that only keeps the bytes checks them this way (the `sync_msg`
+    /// fuzz target holds it to `read_into`).
+    ///
+    /// # Errors
+    /// As [`SyncCt::read_into`].
+    pub fn check(&self) -> Result<()> {
+        if self.attr(nta::IPV4).is_none() && self.attr(nta::IPV6).is_none() {
+            return Err(Error::MissingAttribute("sync NTA_IPV4/NTA_IPV6"));
+        }
+        if self.attr(nta::L4PROTO).is_none() {
+            return Err(Error::MissingAttribute("sync NTA_L4PROTO"));
+        }
+        let master = self.attr(nta::MASTER_IPV4).is_some() || self.attr(nta::MASTER_IPV6).is_some();
+        if master && self.attr(nta::MASTER_L4PROTO).is_none() {
+            return Err(Error::MissingAttribute("sync NTA_MASTER_L4PROTO"));
+        }
+        self.helper()?;
+        self.labels()?;
+        Ok(())
+    }
+
     /// Reads the entry into `r`, replacing everything it held: the original tuple, the reply
     /// tuple the kernel would have (the inverse, with the NAT addresses and ports applied),
     /// the NAT ranges, status, timeout, mark, protocol state, master, sequence adjustment,
@@ -369,30 +430,8 @@ impl<'a> SyncCt<'a> {
                 offset_after: Some(a1),
             });
         }
-        if let Some(a) = self.attr(nta::HELPER_NAME) {
-            r.helper = Some(Helper::named(a.c_str()?)?);
-        }
-        if let Some(a) = self.attr(nta::LABELS) {
-            let p = a.payload();
-            if p.len() % 4 != 0 {
-                return Err(Error::AttributeSize {
-                    kind: nta::LABELS,
-                    len: p.len(),
-                });
-            }
-            let mut l = Labels::default();
-            for (i, c) in p.chunks_exact(4).enumerate() {
-                let w = u32::from_be_bytes(c.try_into().map_err(|_| Error::Truncated("labels"))?);
-                match l.0.get_mut(i) {
-                    Some(slot) => *slot = w,
-                    None if w == 0 => {}
-                    None => return Err(Error::CapacityExceeded("sync labels beyond 128 bits")),
-                }
-            }
-            if !l.is_empty() {
-                r.labels = Some(l);
-            }
-        }
+        r.helper = self.helper()?;
+        r.labels = self.labels()?;
         if let Some(a) = self.attr(nta::SYNPROXY) {
             let b: [u8; 12] = a.array()?;
             let w = |i: usize| -> Result<u32> {
