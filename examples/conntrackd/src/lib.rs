@@ -20,7 +20,7 @@
 //! - `-s runtime` has one line more, `resync dump interrupted`, once a resync's dump was
 //!   interrupted (`NLM_F_DUMP_INTR`; 1.4.7 does not look);
 //! - options of the grammar that this daemon does not act on (`PollSecs`,
-//!   `EventIterationLimit`, `Scheduler`, user-space `Helper`s) are named in a warning at
+//!   `EventIterationLimit`, user-space `Helper`s) are named in a warning at
 //!   start instead of being ignored silently; the golden files check that every file is
 //!   accepted or refused as 1.4.7 does.
 //!
