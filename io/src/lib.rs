@@ -179,6 +179,7 @@ pub mod net;
 mod ops;
 mod progname;
 pub mod receiver;
+pub mod sched;
 mod socket;
 mod strerror;
 mod sys;

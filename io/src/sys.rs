@@ -194,6 +194,31 @@ pub(crate) fn set_fifo(priority: i32) -> Result<(), Errno> {
     }
 }
 
+/// Sets the calling thread's scheduling policy and priority (`sched_setscheduler` on
+/// itself: the whole process when it has one thread).
+pub(crate) fn set_scheduler(policy: i32, priority: i32) -> Result<(), Errno> {
+    // SAFETY: `sched_param` is a plain C struct (musl's has more fields than glibc's) for
+    // which all-zero bytes are a valid value.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
+    // SAFETY: pid 0 names the calling thread; the pointer is to a live local the call only
+    // reads.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    Errno::result(rc).map(drop)
+}
+
+/// The calling thread's scheduling policy and priority.
+pub(crate) fn scheduler() -> Result<(i32, i32), Errno> {
+    // SAFETY: pid 0 names the calling thread; no pointer is passed.
+    let policy = Errno::result(unsafe { libc::sched_getscheduler(0) })?;
+    // SAFETY: as above; all-zero bytes are a valid `sched_param`.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 names the calling thread; the pointer is to a live local the call
+    // writes.
+    Errno::result(unsafe { libc::sched_getparam(0, &mut param) })?;
+    Ok((policy, param.sched_priority))
+}
+
 /// Registers `events` with the current tokio reactor for readability.
 ///
 /// # Panics

@@ -29,11 +29,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use conntrack_codec::ct::{ConntrackRepr, EventKind};
+use conntrack_codec::ct::{ConntrackRepr, EventKind, ProtoInfo};
 use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::sync::{
-    emit_ct_attrs, emit_exp_attrs, flags, seq_after, seq_between, Body, Control, DataKind, Header,
-    Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
+    emit_ct_attrs, emit_exp_attrs, flags, nta, seq_after, seq_between, Body, Control, DataKind,
+    Header, Messages, NtaWriter, SyncCt, SyncExp, ACK_LEN, HEADER_LEN, VERSION,
 };
 
 use crate::cache::{fill_missing, Key, KeyBuild, KeyHasher};
@@ -115,7 +115,9 @@ pub struct Config {
     pub refresh_s: u32,
     /// `CacheTimeout` (ALARM): an external entry not refreshed for this many seconds goes.
     pub cache_timeout_s: u32,
-    /// `HashLimit`: the most entries each cache holds.
+    /// `HashLimit`: the most entries each cache holds (conntrack entries and expectations
+    /// counted apart, an internal entry deleted but not yet acknowledged included, as in
+    /// 1.4.7's hash tables).
     pub hash_limit: usize,
     /// Keep an internal cache (`DisableInternalCache off`).
     pub internal_cache: bool,
@@ -125,6 +127,9 @@ pub struct Config {
     pub expectations: ExpectSync,
     /// `General { Filter }`.
     pub filter: Filter,
+    /// `Options { TCPWindowTracking }`: TCP window scales are sent (conntrackd leaves them
+    /// out otherwise).
+    pub tcp_window_tracking: bool,
     /// `Filter From Kernelspace`: events arrive filtered by the kernel, only dumps are
     /// filtered here.
     pub filter_kernelspace: bool,
@@ -147,6 +152,7 @@ impl Default for Config {
             external_cache: true,
             expectations: ExpectSync::Off,
             filter: Filter::default(),
+            tcp_window_tracking: false,
             filter_kernelspace: false,
         }
     }
@@ -216,6 +222,10 @@ pub struct Stats {
     pub tx_refresh: u64,
     /// NACKs sent.
     pub tx_nack: u64,
+    /// RESYNC requests sent on the engine's own account (FTFW): after losses the peer may
+    /// no longer be able to send again (it forgets its resend queue whenever a HELLO
+    /// arrives, and nothing can ask for what it sent before the first message heard).
+    pub tx_resync_recover: u64,
     /// Control messages dropped from a full resend queue.
     pub rs_purged: u64,
     /// Entries created, updated, deleted in the external cache by the peer.
@@ -450,6 +460,14 @@ enum Hello {
 /// numbering stands (a "tail probe").
 const TAIL_PROBE_MS: u64 = 50;
 
+/// While FTFW waits for the peer's HELLO_BACK with messages to send, how often it says
+/// HELLO again (an ALIVE carrying HELLO).
+const HELLO_PROBE_MS: u64 = 200;
+
+/// How long after the handshake a loss in the peer's numbering may still concern messages
+/// the peer forgot on our last HELLO (which may still be on its way when the answer comes).
+const HELLO_GRACE_MS: u64 = 1000;
+
 /// How often ALARM looks for refreshes due and external entries expired (each look walks
 /// both caches once: a few milliseconds for 100,000 entries).
 const ALARM_SCAN_EVERY_MS: u64 = 200;
@@ -478,6 +496,18 @@ pub struct Engine {
     next_seq: u32,
     hello: Hello,
     say_hello_back: bool,
+    /// FTFW: a probe (ALIVE with HELLO) is due while the handshake is not done.
+    probe_due: bool,
+    last_probe_ms: u64,
+    /// FTFW: the peer may have lost for good messages we missed (it forgets its resend
+    /// queue on each HELLO, and what it sent before we heard it cannot be asked for): ask
+    /// it for its whole table once the handshake is done.
+    peer_risk: bool,
+    /// FTFW: the end of the time after the handshake in which a gap is such a loss.
+    grace_end: Option<u64>,
+    /// FTFW: the peer's last number when the grace ended; a gap right after it is one too
+    /// (the end of a burst lost, seen late).
+    horizon: Option<u32>,
     seq_set: bool,
     last_recv: u32,
     window_left: u32,
@@ -491,6 +521,59 @@ pub struct Engine {
     scratch: Box<(ConntrackRepr, ConntrackRepr)>,
     stats: Stats,
     caches: [CacheStats; 4],
+}
+
+/// Writes the attributes of `entry` into `buf` as they are sent; returns the length.
+/// Without `TCPWindowTracking` the window scales are left out, as conntrackd leaves them
+/// out.
+fn emit_ct_as_sent(
+    entry: &ConntrackRepr,
+    buf: &mut [u8],
+    window_tracking: bool,
+) -> conntrack_codec::Result<usize> {
+    let len = {
+        let mut w = NtaWriter::new(buf);
+        emit_ct_attrs(entry, &mut w)?;
+        w.len()
+    };
+    let wscale = matches!(
+        entry.protoinfo,
+        Some(ProtoInfo::Tcp(t)) if t.wscale_orig.is_some() || t.wscale_reply.is_some()
+    );
+    if window_tracking || !wscale {
+        return Ok(len);
+    }
+    Ok(drop_attrs(
+        buf,
+        len,
+        &[nta::TCP_WSCALE_ORIG, nta::TCP_WSCALE_REPL],
+    ))
+}
+
+/// Takes the attributes of types `drop` out of the `len` bytes of attributes at the start of
+/// `buf` (moving the others forward); returns the new length. The bytes were written by
+/// the codec, so they walk; a malformed tail is left as it is.
+fn drop_attrs(buf: &mut [u8], len: usize, drop: &[u16]) -> usize {
+    let (mut read, mut write) = (0usize, 0usize);
+    while let Some(h) = buf.get(read..read + 4) {
+        let n = usize::from(u16::from_be_bytes([h[0], h[1]]));
+        let kind = u16::from_be_bytes([h[2], h[3]]);
+        let step = (n + 3) & !3;
+        if n < 4 || read + n > len {
+            break;
+        }
+        let step = step.min(len - read);
+        if !drop.contains(&kind) {
+            buf.copy_within(read..read + step, write);
+            write += step;
+        }
+        read += step;
+    }
+    if read < len {
+        buf.copy_within(read..len, write);
+        write += len - read;
+    }
+    write
 }
 
 fn data_kind(expect: bool, state: ObjState) -> DataKind {
@@ -553,6 +636,11 @@ impl Engine {
             next_seq: first_seq,
             hello: Hello::Say,
             say_hello_back: false,
+            probe_due: false,
+            last_probe_ms: 0,
+            peer_risk: false,
+            grace_end: None,
+            horizon: None,
             seq_set: false,
             last_recv: 0,
             window_left: window,
@@ -597,13 +685,22 @@ impl Engine {
         [
             QueueStats {
                 name: "txqueue",
-                current: self.tx.len() as u64,
+                current: self
+                    .tx
+                    .iter()
+                    .filter(|i| match i {
+                        Item::Obj { slot, gen } => self
+                            .obj(*slot)
+                            .is_some_and(|o| o.gen == *gen && o.queue == Queue::Tx),
+                        _ => true,
+                    })
+                    .count() as u64,
                 max: i32::MAX as u64,
                 full: 0,
             },
             QueueStats {
                 name: "rsqueue",
-                current: self.rs.len() as u64,
+                current: self.rs_queue().count() as u64,
                 max: self.cfg.resend_ctl_max as u64,
                 full: self.stats.rs_purged,
             },
@@ -675,17 +772,20 @@ impl Engine {
         }
     }
 
+    /// Writes the attributes of `entry` into `buf` as they are sent; returns the length.
+    /// Without `TCPWindowTracking` the window scales are left out, as conntrackd leaves
+    /// them out.
+    fn emit_ct(&self, entry: &ConntrackRepr, buf: &mut [u8]) -> conntrack_codec::Result<usize> {
+        emit_ct_as_sent(entry, buf, self.cfg.tcp_window_tracking)
+    }
+
     /// Encodes `entry` into `buf`; returns the length and the key.
     fn encode_ct(
         &self,
         entry: &ConntrackRepr,
         buf: &mut [u8],
     ) -> conntrack_codec::Result<(usize, Key)> {
-        let len = {
-            let mut w = NtaWriter::new(buf);
-            emit_ct_attrs(entry, &mut w)?;
-            w.len()
-        };
+        let len = self.emit_ct(entry, buf)?;
         let key = self
             .keys
             .ct(&SyncCt::new_checked(buf.get(..len).unwrap_or(&[]))?);
@@ -748,8 +848,9 @@ impl Engine {
             self.caches[cid.index()].upd_ok += 1;
             return Some(s);
         }
-        let count = self.live[0] + self.live[1];
-        if count as usize >= self.cfg.hash_limit {
+        // As 1.4.7's hash tables: one per cache and kind, counting the entries it holds,
+        // dead ones waiting for their acknowledgement included.
+        if self.held[usize::from(expect)] as usize >= self.cfg.hash_limit {
             let c = &mut self.caches[cid.index()];
             c.add_fail += 1;
             c.add_fail_enospc += 1;
@@ -910,9 +1011,7 @@ impl Engine {
                 {
                     new.clone_from(entry);
                     fill_missing(new, old);
-                    let mut w = NtaWriter::new(&mut buf);
-                    emit_ct_attrs(new, &mut w)?;
-                    write_len = w.len();
+                    write_len = emit_ct_as_sent(new, &mut buf, self.cfg.tcp_window_tracking)?;
                 }
             }
         }
@@ -1420,15 +1519,33 @@ impl Engine {
         };
         match self.cfg.mode {
             Mode::Ftfw => {
+                let first = !self.seq_set;
                 if !self.track(&h) {
                     return;
                 }
                 self.stats.rx_messages += 1;
                 if m.is_hello() {
+                    // Answered at once (an ALIVE, if nothing else goes first), so that
+                    // the peer's handshake ends soon.
+                    if !self.say_hello_back {
+                        self.next_alive_ms = now_ms;
+                    }
                     self.say_hello_back = true;
                 }
-                if m.is_hello_back() {
+                if m.is_hello_back() && self.hello == Hello::Say {
                     self.hello = Hello::Done;
+                    self.grace_end = Some(now_ms + HELLO_GRACE_MS);
+                }
+                if first
+                    && !m.is_hello_back()
+                    && matches!(
+                        body,
+                        Body::Data { .. } | Body::Ack { .. } | Body::Nack { .. }
+                    )
+                {
+                    // The peer was talking before its first message that reached us:
+                    // what it sent before cannot be asked for again.
+                    self.peer_risk = true;
                 }
                 match body {
                     Body::Data { kind, attrs } => self.apply(kind, attrs, now_ms),
@@ -1540,6 +1657,14 @@ impl Engine {
                 return self.in_sync(seq);
             }
             self.stats.rx_lost += u64::from(seq.wrapping_sub(expected));
+            // conntrackd forgets its resend queue on each HELLO it receives: a gap in what
+            // it sent before our last HELLO reached it cannot be filled by a NACK.
+            if self.hello == Hello::Say
+                || self.grace_end.is_some()
+                || self.horizon == Some(self.last_recv)
+            {
+                self.peer_risk = true;
+            }
             if let Some(from) = self.ack_from.take() {
                 self.push_ctl(flags::ACK, from, expected.wrapping_sub(1));
             }
@@ -1557,6 +1682,7 @@ impl Engine {
     /// Takes `seq` as the next in order; ACKs a full window.
     fn in_sync(&mut self, seq: u32) -> bool {
         self.last_recv = seq;
+        self.horizon = None;
         if self.ack_from.is_none() {
             self.ack_from = Some(seq);
         }
@@ -1632,7 +1758,7 @@ impl Engine {
                         self.caches[cid.index()].upd_ok += 1;
                     }
                     None => {
-                        if (self.ext_live[0] + self.ext_live[1]) as usize >= self.cfg.hash_limit {
+                        if self.ext_live[e] as usize >= self.cfg.hash_limit {
                             let c = &mut self.caches[cid.index()];
                             c.add_fail += 1;
                             c.add_fail_enospc += 1;
@@ -1811,6 +1937,34 @@ impl Engine {
     }
 
     fn tick_ftfw(&mut self, now_ms: u64) {
+        if self.hello == Hello::Say {
+            // Nothing but HELLOs goes out before the peer answered one: conntrackd does not
+            // look for gaps before a message that says HELLO (and acknowledges them), so
+            // data sent now could be lost for good. The HELLO is said again soon while
+            // something waits, else once a second.
+            let every = if self.tx.is_empty() {
+                self.cfg.alive_ms
+            } else {
+                HELLO_PROBE_MS
+            };
+            if now_ms >= self.next_alive_ms || now_ms >= self.last_probe_ms + every {
+                self.probe_due = true;
+            }
+            return;
+        }
+        if let Some(end) = self.grace_end {
+            if now_ms >= end {
+                self.grace_end = None;
+                self.horizon = self.seq_set.then_some(self.last_recv);
+            }
+        }
+        if self.peer_risk {
+            // Whatever the peer forgot, it sends again with its whole table; a RESYNC sent
+            // now reaches it after our last HELLO.
+            self.peer_risk = false;
+            self.stats.tx_resync_recover += 1;
+            self.push_ctl(flags::RESYNC, 0, 0);
+        }
         if now_ms >= self.next_alive_ms && self.tx.is_empty() {
             match self.ack_from {
                 Some(from) if self.seq_set => {
@@ -1884,11 +2038,66 @@ impl Engine {
         }
     }
 
+    /// When [`Engine::on_tick`] next has something to do (milliseconds, on the clock of
+    /// the `now_ms` given to the engine): an ALIVE or a pending acknowledgement, a HELLO
+    /// said again, a message to send again, a refresh, a purge. A caller that sleeps until
+    /// then, or until a datagram or an event arrives, misses nothing; `None` when no timer
+    /// runs. With output waiting ([`Engine::has_output`]) it is now.
+    pub fn next_timer(&self) -> Option<u64> {
+        let mut t = self.purge_at;
+        let mut at = |x: u64| t = Some(t.map_or(x, |y| y.min(x)));
+        match self.cfg.mode {
+            Mode::Ftfw if self.holding() => {
+                let every = if self.tx.is_empty() {
+                    self.cfg.alive_ms
+                } else {
+                    HELLO_PROBE_MS
+                };
+                at(self.next_alive_ms.min(self.last_probe_ms + every));
+            }
+            Mode::Ftfw => {
+                at(self.next_alive_ms);
+                if let Some(g) = self.grace_end {
+                    at(g);
+                }
+                if self.peer_risk {
+                    at(0);
+                }
+                // The oldest data message waiting for its acknowledgement (control
+                // messages are only sent again when NACKed).
+                let due = self
+                    .rs
+                    .iter()
+                    .find(|(seq, _, item)| {
+                        matches!(item, Item::Obj { .. }) && self.rs_item_valid(*seq, item)
+                    })
+                    .map(|(_, sent, _)| sent + self.cfg.resend_ms);
+                if let Some(d) = due {
+                    at(d);
+                }
+            }
+            Mode::Notrack => at(self.next_alive_ms),
+            Mode::Alarm => at(self.next_scan_ms),
+        }
+        if self.has_output() {
+            at(0);
+        }
+        t
+    }
+
     // ---- sending ---------------------------------------------------------------------------
 
     /// Whether there is something to send.
     pub fn has_output(&self) -> bool {
+        if self.holding() {
+            return self.probe_due;
+        }
         !self.tx.is_empty()
+    }
+
+    /// FTFW before the handshake: only HELLOs go out.
+    fn holding(&self) -> bool {
+        self.cfg.mode == Mode::Ftfw && self.hello == Hello::Say
     }
 
     /// How many messages wait to be sent.
@@ -1913,6 +2122,9 @@ impl Engine {
     /// Builds the next datagram into `buf` (up to `max_datagram` bytes) and returns its
     /// length, or `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
+        if self.holding() {
+            return self.transmit_probe(now_ms, buf);
+        }
         let limit = self.cfg.max_datagram.min(buf.len());
         let mut pos = 0usize;
         let mut data_sent = false;
@@ -2024,9 +2236,40 @@ impl Engine {
         Some(pos)
     }
 
+    /// FTFW before the handshake: the due HELLO, as an ALIVE (with HELLO_BACK if the peer
+    /// said HELLO too).
+    fn transmit_probe(&mut self, now_ms: u64, buf: &mut [u8]) -> Option<usize> {
+        if !self.probe_due {
+            return None;
+        }
+        let c = Control {
+            flags: flags::ALIVE | self.hello_flags(),
+            seq: self.next_seq,
+            from: 0,
+            to: 0,
+        };
+        let n = c.emit(buf).ok()?;
+        self.probe_due = false;
+        self.say_hello_back = false;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.last_probe_ms = now_ms;
+        self.next_alive_ms = now_ms + self.cfg.alive_ms;
+        self.stats.tx_messages += 1;
+        self.stats.tx_datagrams += 1;
+        self.stats.tx_bytes += n as u64;
+        Some(n)
+    }
+
     /// Bookkeeping once `item` went out with number `seq`.
     fn sent(&mut self, item: Item, seq: u32, now_ms: u64) {
         let ftfw = self.cfg.mode == Mode::Ftfw;
+        if ftfw && matches!(item, Item::Ctl(c) if c.flags & flags::RESYNC != 0) {
+            // The peer sends its whole table after this, and after every HELLO of ours
+            // (which went before): nothing is left to recover.
+            self.peer_risk = false;
+            self.grace_end = None;
+            self.horizon = None;
+        }
         match item {
             Item::Ctl(c) if ftfw && c.flags & (flags::ACK | flags::NACK | flags::RESYNC) != 0 => {
                 let c = Control { seq, ..c };

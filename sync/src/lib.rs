@@ -26,13 +26,26 @@
 //! ```
 //!
 //! # Reliability beyond conntrackd's
-//! conntrackd's FTFW resends only what the peer NACKs, and flushes its resend queue whenever
-//! a HELLO arrives; with heavy loss a peer ends up missing entries for good (the issue
-//! measured 1,873 of 1,999 after 30 s with 30% loss). This engine speaks the same messages
-//! but also (1) sends again any data message neither acknowledged nor NACKed within
-//! [`Config::resend_ms`], (2) on a HELLO out of sequence (the peer started again) sends again
-//! everything not acknowledged instead of forgetting it. Duplicates are harmless: an entry
-//! message carries the whole entry.
+//! conntrackd's FTFW resends only what the peer NACKs; it takes a message that says HELLO
+//! as in sequence whatever was lost before it (no NACK, and the window it closes is
+//! acknowledged whole), and it empties its resend queue whenever a HELLO arrives. With
+//! heavy loss a conntrackd pair ends up missing entries for good (the issue measured 1,873
+//! of 1,999 after 30 s with 30% loss). This engine speaks the same messages but:
+//! 1. sends no data before its HELLO is answered (only HELLOs, as ALIVEs, five times a
+//!    second while something waits), so that nothing it sends is acknowledged unseen, and
+//!    answers a peer's HELLO at once;
+//! 2. sends again any data message neither acknowledged nor NACKed within
+//!    [`Config::resend_ms`] (a lost NACK, a lost end of a burst);
+//! 3. asks the peer for its whole table (RESYNC) when it missed messages the peer can no
+//!    longer send again: a gap in the peer's numbering before our HELLO was answered or in
+//!    the second after (the peer forgot its resend queue on our HELLO), or a first message
+//!    heard that was not the peer's first (counted in [`Stats::tx_resync_recover`]);
+//! 4. on a HELLO out of sequence (the peer started again) sends again everything not
+//!    acknowledged instead of forgetting it.
+//!
+//! Duplicates are harmless: an entry message carries the whole entry. `sync/src/
+//! tests_conntrackd.rs` pairs the engine with a model of conntrackd's FTFW on a lossy link;
+//! the program's interop test does the same with the real one.
 //!
 //! # Memory
 //! A cache entry is the encoded `NTA_*` attributes of its message (60–200 bytes for usual
@@ -55,7 +68,9 @@ pub use engine::{
     QueueStats, RsEntry, Stats,
 };
 pub use filter::{Filter, Network};
-pub use node::{LinkInfo, Node, NodeConfig, NodeStats, Notice};
+pub use node::{
+    resync_with, LinkInfo, Node, NodeConfig, NodeStats, Notice, ResyncOutcome, RESYNC_DUMP_TRIES,
+};
 
 /// Milliseconds since an arbitrary start, for the engine's timers.
 pub fn now_ms() -> u64 {
@@ -67,5 +82,7 @@ pub fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_conntrackd;
 #[cfg(test)]
 mod tests_modes;

@@ -24,6 +24,62 @@ use crate::now_ms;
 /// `NetlinkOverrunResync` seconds, 30 by default).
 const RESYNC_DELAY_MS: u64 = 200;
 
+/// How many dumps a resync with the kernel makes at most when the kernel says the table
+/// changed under the walk (`NLM_F_DUMP_INTR`): the entries a dump did not show are only
+/// deleted after a complete one.
+pub const RESYNC_DUMP_TRIES: u32 = 3;
+
+/// What a resync with the kernel came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResyncOutcome {
+    /// Dumps made.
+    pub dumps: u32,
+    /// Of which interrupted (`NLM_F_DUMP_INTR`).
+    pub interrupted: u32,
+    /// Whether one was complete, so that the entries it did not show were deleted.
+    pub complete: bool,
+}
+
+/// Counts and tells what a resync's dumps came to: a notice per dump made again, one if
+/// none was complete.
+fn note_resync(stats: &mut NodeStats, notices: &mut Vec<Notice>, o: ResyncOutcome) {
+    stats.resync_dumps_interrupted += u64::from(o.interrupted);
+    for _ in 0..o.interrupted.min(RESYNC_DUMP_TRIES - 1) {
+        notices.push(Notice::ResyncInterrupted);
+    }
+    if !o.complete {
+        stats.resyncs_incomplete += 1;
+        notices.push(Notice::ResyncIncomplete(o.interrupted));
+    }
+}
+
+/// A resync of `engine` with the kernel, the dumps made by `dump` (which passes each entry
+/// to [`Engine::ct_resync`] and says whether the kernel flagged the dump interrupted): up to
+/// [`RESYNC_DUMP_TRIES`] dumps until one is complete; the entries that complete dump did
+/// not show are deleted (and the peer told); after only interrupted dumps nothing is
+/// deleted (what they showed is sent all the same).
+///
+/// # Errors
+/// The first error of `dump`.
+pub fn resync_with(
+    engine: &mut Engine,
+    mut dump: impl FnMut(&mut Engine) -> io::Result<bool>,
+) -> io::Result<ResyncOutcome> {
+    let mut out = ResyncOutcome::default();
+    while out.dumps < RESYNC_DUMP_TRIES {
+        engine.begin_kernel_resync();
+        out.dumps += 1;
+        if dump(engine)? {
+            out.interrupted += 1;
+            continue;
+        }
+        engine.end_kernel_resync();
+        out.complete = true;
+        break;
+    }
+    Ok(out)
+}
+
 /// What a node needs (conntrackd's `Sync { ... }` and the `General` options it applies).
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -83,6 +139,12 @@ pub struct NodeStats {
     pub events_lost: u64,
     /// Resyncs with the kernel (after losses, or asked for).
     pub kernel_resyncs: u64,
+    /// Resync dumps the kernel flagged interrupted (`NLM_F_DUMP_INTR`: the table changed
+    /// under the walk); each is made again, [`RESYNC_DUMP_TRIES`] times at most.
+    pub resync_dumps_interrupted: u64,
+    /// Resyncs whose every dump was interrupted: nothing was deleted (stale entries stay
+    /// until the next resync).
+    pub resyncs_incomplete: u64,
     /// Times the event buffer grew.
     pub buffer_growths: u64,
     /// Events that did not convert (dropped).
@@ -145,6 +207,11 @@ pub enum Notice {
     BufferMaxed,
     /// The scheduled purge (`-t`) runs now.
     Purging,
+    /// A resync dump was interrupted (the table changed under it): made again.
+    ResyncInterrupted,
+    /// Every dump of a resync was interrupted: the entries gone from the kernel meanwhile
+    /// stay in the internal cache until the next resync.
+    ResyncIncomplete(u32),
 }
 
 impl std::fmt::Display for Notice {
@@ -164,6 +231,15 @@ impl std::fmt::Display for Notice {
                  clauses in conntrackd.conf",
             ),
             Notice::Purging => f.write_str("flushing kernel conntrack table (scheduled)"),
+            Notice::ResyncInterrupted => f.write_str(
+                "resync with kernel conntrack table: dump interrupted (the table changed \
+                 during it), dumping again",
+            ),
+            Notice::ResyncIncomplete(n) => write!(
+                f,
+                "resync with kernel conntrack table: {n} dumps interrupted, stale entries \
+                 are kept until the next resync"
+            ),
         }
     }
 }
@@ -225,6 +301,7 @@ impl Node {
         }
         let current = cfg.channels.iter().rposition(|c| c.default).unwrap_or(0);
         let mut ecfg = cfg.engine.clone();
+        ecfg.tcp_window_tracking |= cfg.window_tracking;
         // The largest datagram the active link takes (the smallest of all, so that a
         // switch never meets a datagram too large).
         let mtu_max = channels
@@ -471,26 +548,47 @@ impl Node {
     pub fn resync_kernel(&mut self) -> io::Result<()> {
         let now = now_ms();
         self.stats.kernel_resyncs += 1;
-        self.engine.begin_kernel_resync();
-        let engine = &mut self.engine;
-        let scratch = &mut *self.scratch;
+        let (req, scratch) = (&mut self.req, &mut *self.scratch);
         let mut bad = 0u64;
-        let summary = self
-            .req
-            .list(&DumpFilter::default(), |view| {
-                if scratch.parse_into(view.nf()).is_err() || engine.ct_resync(scratch, now).is_err()
-                {
-                    bad += 1;
-                }
-                ControlFlow::Continue(())
-            })
-            .map_err(io_err)?;
-        if !summary.interrupted {
-            self.engine.end_kernel_resync();
-        }
+        let outcome = resync_with(&mut self.engine, |engine| {
+            let summary = req
+                .list(&DumpFilter::default(), |view| {
+                    if scratch.parse_into(view.nf()).is_err()
+                        || engine.ct_resync(scratch, now).is_err()
+                    {
+                        bad += 1;
+                    }
+                    ControlFlow::Continue(())
+                })
+                .map_err(io_err)?;
+            Ok(summary.interrupted)
+        })?;
+        note_resync(&mut self.stats, &mut self.notices, outcome);
         bad += self.dump_expectations(|e, x| e.exp_resync(x, now))?;
         self.stats.events_bad += bad;
         Ok(())
+    }
+
+    /// How long the node may sleep (milliseconds from now) before [`Node::run_once`] has
+    /// something to do without new input: the engine's next timer, a resync with the kernel
+    /// due, and, with several links or a TCP link, the next look at the links (every
+    /// 250 ms). A caller that waits on [`Node::fds`] for that long, then calls
+    /// [`Node::run_once`] with a zero timeout, runs the node as `run_once` does itself.
+    pub fn timeout_ms(&self) -> u64 {
+        let now = now_ms();
+        let mut due = self.engine.next_timer().unwrap_or(u64::MAX);
+        if let Some(r) = self.resync_at {
+            due = due.min(r);
+        }
+        let watch = self.channels.len() > 1
+            || self
+                .channels
+                .iter()
+                .any(|c| c.cfg.transport == Transport::Tcp);
+        if watch {
+            due = due.min(self.next_link_check);
+        }
+        due.saturating_sub(now)
     }
 
     /// Runs the loop for at most `timeout_ms`: waits for datagrams and events, feeds the
@@ -505,11 +603,9 @@ impl Node {
                 .into_iter()
                 .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
                 .collect();
-            let wait = if self.engine.has_output() {
-                0
-            } else {
-                timeout_ms
-            };
+            let wait = u16::try_from(self.timeout_ms())
+                .unwrap_or(u16::MAX)
+                .min(timeout_ms);
             match poll(&mut fds, PollTimeout::from(wait)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(io::Error::from(e)),
@@ -963,5 +1059,33 @@ impl Node {
         }
         reqs.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_resyncs_are_counted_and_told() {
+        let (mut st, mut n) = (NodeStats::default(), Vec::new());
+        let o = |dumps, interrupted, complete| ResyncOutcome {
+            dumps,
+            interrupted,
+            complete,
+        };
+        note_resync(&mut st, &mut n, o(1, 0, true));
+        assert!(n.is_empty());
+        note_resync(&mut st, &mut n, o(2, 1, true));
+        assert_eq!(n, [Notice::ResyncInterrupted]);
+        note_resync(&mut st, &mut n, o(3, 3, false));
+        assert_eq!(st.resync_dumps_interrupted, 4);
+        assert_eq!(st.resyncs_incomplete, 1);
+        assert_eq!(n.len(), 4);
+        assert_eq!(
+            n[3].to_string(),
+            "resync with kernel conntrack table: 3 dumps interrupted, stale entries are kept \
+             until the next resync"
+        );
     }
 }

@@ -9,7 +9,7 @@ use conntrack_codec::exp::{ExpectFlags, ExpectRepr};
 use conntrack_codec::filter::bpf::Logic;
 use conntrack_codec::sync::{flags, Body, DataKind, Messages, SyncCt, SyncExp};
 
-use crate::tests::{ctl, entry, marks_in_external, Faults, Pair};
+use crate::tests::{answered, ctl, entry, marks_in_external, Faults, Pair};
 use crate::{CacheId, Config, Engine, ExpectSync, Filter, Mode, Network, Origin, RsEntry};
 
 fn cfg(mode: Mode) -> Config {
@@ -150,7 +150,7 @@ fn alarm_forgets_external_entries_not_refreshed_within_cache_timeout() {
 
 #[test]
 fn populate_sends_nothing_resync_sends_what_the_peer_lacks() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     for i in 0..10 {
         a.ct_populate(&entry(i), 0).unwrap();
     }
@@ -185,7 +185,7 @@ fn populate_sends_nothing_resync_sends_what_the_peer_lacks() {
 
 #[test]
 fn events_of_own_commits_are_kept_not_sent_and_injections_ignored() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     a.ct_event(EventKind::New, &entry(1), Origin::Commit, 0)
         .unwrap();
     assert!(!a.has_output());
@@ -397,7 +397,7 @@ fn the_hash_limit_bounds_both_caches_and_is_counted() {
     let s = p.a.cache_stats(CacheId::InternalCt);
     assert_eq!((s.active, s.add_ok, s.add_fail_enospc), (10, 10, 5));
     // A bigger sender fills the smaller receiver up to its limit.
-    let mut big = Engine::new(Config::default(), 3);
+    let mut big = answered(Config::default(), 3, 1000);
     for i in 0..15 {
         big.ct_update(&entry(i), 0).unwrap();
     }
@@ -411,7 +411,7 @@ fn the_hash_limit_bounds_both_caches_and_is_counted() {
 
 #[test]
 fn a_stream_cut_anywhere_gives_each_message_once() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     for i in 0..40 {
         a.ct_update(&entry(i), 0).unwrap();
     }
@@ -434,7 +434,7 @@ fn a_stream_cut_anywhere_gives_each_message_once() {
 
 #[test]
 fn malformed_messages_are_classified_as_conntrackd_counts_them() {
-    let mut a = Engine::new(Config::default(), 1);
+    let mut a = answered(Config::default(), 1, 1000);
     a.ct_update(&entry(1), 0).unwrap();
     let good = drain(&mut a, 0).remove(0).2;
     let mut b = Engine::new(Config::default(), 2);
@@ -457,6 +457,7 @@ fn malformed_messages_are_classified_as_conntrackd_counts_them() {
     assert_eq!(b.stats().rx_bad_header, 1);
     let mut payload = good.clone();
     payload[9] = 0; // the first attribute's length under its header
+    payload[4..8].copy_from_slice(&0u32.to_be_bytes()); // the number before the good one
     b.on_datagram(&payload, 0);
     assert_eq!(b.stats().rx_bad_payload, 1);
     assert_eq!(b.stats().rx_malformed, 6);
@@ -467,7 +468,7 @@ fn malformed_messages_are_classified_as_conntrackd_counts_them() {
 
 #[test]
 fn queues_and_the_resend_queue_are_listed() {
-    let mut a = Engine::new(Config::default(), 100);
+    let mut a = answered(Config::default(), 100, 8);
     for i in 0..3 {
         a.ct_update(&entry(i), 0).unwrap();
     }
@@ -483,13 +484,21 @@ fn queues_and_the_resend_queue_are_listed() {
             RsEntry::Object { seq: 102 },
             RsEntry::Control {
                 seq: 103,
-                flags: flags::RESYNC | flags::HELLO
+                flags: flags::RESYNC
             },
         ]
     );
     assert_eq!(a.queues()[1].current, 4);
     assert_eq!(a.queues()[0].current, 0);
-    a.on_datagram(&ctl(9, flags::ACK, 100, 103), 0);
+    // An entry changed again leaves the resend queue for the transmit queue: both lists
+    // and both counts say so.
+    let mut e = entry(0);
+    e.mark = Some(7);
+    a.ct_update(&e, 0).unwrap();
+    assert_eq!(a.rs_queue().count(), 3);
+    assert_eq!((a.queues()[0].current, a.queues()[1].current), (1, 3));
+    drain(&mut a, 0);
+    a.on_datagram(&ctl(9, flags::ACK, 100, 104), 0);
     assert_eq!(a.rs_queue().count(), 0);
 }
 
@@ -510,4 +519,137 @@ fn the_purge_timer_fires_once_after_its_delay_and_a_commit_cancels_it() {
     }
     a.flush_internal_ct();
     assert_eq!(a.internal().count(), 0);
+}
+
+/// A resync whose dumps the kernel flags interrupted (`NLM_F_DUMP_INTR`) is dumped again, a
+/// bounded number of times; only a complete dump deletes what it did not show.
+#[test]
+fn an_interrupted_resync_dump_is_made_again_and_purges_only_when_complete() {
+    use crate::{resync_with, RESYNC_DUMP_TRIES};
+    let fresh = || {
+        let mut a = answered(Config::default(), 1, 1000);
+        for i in 0..10 {
+            a.ct_update(&entry(i), 0).unwrap();
+        }
+        drain(&mut a, 0);
+        a
+    };
+    // The kernel has 0..8 now (8 and 9 went while events were lost); the first two dumps
+    // are interrupted (each shows part of the table), the third is complete.
+    let mut a = fresh();
+    let mut calls = 0;
+    let o = resync_with(&mut a, |e| {
+        calls += 1;
+        let shown = if calls < 3 { 0..4 } else { 0..8 };
+        for i in shown {
+            e.ct_resync(&entry(i), 1).unwrap();
+        }
+        Ok(calls < 3)
+    })
+    .unwrap();
+    assert_eq!((o.dumps, o.interrupted, o.complete), (3, 2, true));
+    assert_eq!(a.internal().count(), 8);
+    let deletes = drain(&mut a, 1).iter().filter(|m| m.0 == 2).count();
+    assert_eq!(
+        deletes, 2,
+        "the two stale entries, and only them, deleted at the peer"
+    );
+    // Every dump interrupted: nothing is deleted, what was shown is kept.
+    let mut a = fresh();
+    let o = resync_with(&mut a, |e| {
+        for i in 0..4 {
+            e.ct_resync(&entry(i), 1).unwrap();
+        }
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(
+        (o.dumps, o.interrupted, o.complete),
+        (RESYNC_DUMP_TRIES, RESYNC_DUMP_TRIES, false)
+    );
+    assert_eq!(a.internal().count(), 10);
+    assert!(drain(&mut a, 1).iter().all(|m| m.0 != 2));
+    // An error ends it at once.
+    let mut a = fresh();
+    let e = resync_with(&mut a, |_| Err(std::io::Error::other("socket"))).unwrap_err();
+    assert_eq!(e.to_string(), "socket");
+}
+
+/// The engine says when its timers are due, so that a caller can sleep until then.
+#[test]
+fn the_next_timer_is_the_earliest_thing_due() {
+    let mut a = Engine::new(Config::default(), 1);
+    a.on_tick(5);
+    assert_eq!(a.next_timer(), Some(0), "the first HELLO is due now");
+    drain(&mut a, 5);
+    assert_eq!(
+        a.next_timer(),
+        Some(1005),
+        "idle, not answered: a HELLO a second"
+    );
+    a.ct_update(&entry(1), 10).unwrap();
+    assert_eq!(
+        a.next_timer(),
+        Some(205),
+        "waiting to send: a HELLO every 200 ms"
+    );
+    // Answered: what waits goes now; then the ALIVE after the data, and the data's
+    // resend timer.
+    a.on_datagram(&ctl(500, flags::ALIVE | flags::HELLO_BACK, 0, 0), 20);
+    assert_eq!(a.next_timer(), Some(0));
+    a.on_tick(20);
+    drain(&mut a, 20);
+    assert_eq!(
+        a.next_timer(),
+        Some(70),
+        "the ALIVE 50 ms after the last data"
+    );
+    a.on_tick(70);
+    drain(&mut a, 70);
+    assert_eq!(
+        a.next_timer(),
+        Some(1020),
+        "the grace after the handshake ends"
+    );
+    a.on_tick(1020);
+    assert_eq!(a.next_timer(), Some(1070), "the next ALIVE");
+    a.on_datagram(&ctl(501, flags::ACK, 0, u32::MAX / 2), 1030);
+    a.schedule_purge(1030, 0);
+    assert_eq!(a.next_timer(), Some(1030), "the purge");
+    assert!(a.take_purge(1030));
+    assert_eq!(a.next_timer(), Some(1070));
+    // ALARM: the next scan.
+    let mut b = Engine::new(cfg(Mode::Alarm), 1);
+    b.on_tick(100);
+    assert_eq!(b.next_timer(), Some(300));
+}
+
+/// TCP window scales are sent only with `TCPWindowTracking`, as conntrackd sends them.
+#[test]
+fn window_scales_travel_only_with_window_tracking() {
+    use conntrack_codec::ct::ProtoInfo;
+    use conntrack_codec::sync::{nta, NtaAttrs};
+    let mut e = entry(1);
+    if let Some(ProtoInfo::Tcp(t)) = e.protoinfo.as_mut() {
+        t.wscale_orig = Some(7);
+        t.wscale_reply = Some(9);
+    }
+    for tracking in [false, true] {
+        let c = Config {
+            tcp_window_tracking: tracking,
+            ..Config::default()
+        };
+        let mut a = answered(c, 1, 1000);
+        a.ct_update(&e, 0).unwrap();
+        let (_, _, m) = drain(&mut a, 0).remove(0);
+        let kinds: Vec<u16> = NtaAttrs::new(&m[8..]).map(|x| x.unwrap().kind()).collect();
+        let has = kinds.contains(&nta::TCP_WSCALE_ORIG) && kinds.contains(&nta::TCP_WSCALE_REPL);
+        assert_eq!(has, tracking, "{kinds:?}");
+        assert!(kinds.contains(&nta::TCP_STATE) && kinds.contains(&nta::MARK));
+        let r = SyncCt::new_checked(&m[8..]).unwrap().to_repr().unwrap();
+        assert_eq!(r.mark, Some(1));
+        let mut b = Engine::new(Config::default(), 5);
+        b.on_datagram(&m, 0);
+        assert_eq!(b.external_ct_len(), 1);
+    }
 }

@@ -6,11 +6,9 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::Key;
-use conntrack_codec::ct::{l4proto, ConntrackRepr, Helper, Tuple};
-use conntrack_codec::exp::{ExpectFlags, ExpectRepr};
+use conntrack_codec::ct::{l4proto, ConntrackRepr};
 use conntrack_codec::filter::bpf::Logic;
 use conntrack_sync::{ChannelConfig, Config, ExpectSync, Filter, Mode, Network, NodeConfig};
 use support::*;
@@ -106,52 +104,6 @@ fn checksums_off_and_socket_buffers() {
     nb.stop();
 }
 
-/// An FTP-like master with the `ftp` helper, and an expectation of its.
-fn master_and_expectation(i: u16) -> (ConntrackRepr, ExpectRepr) {
-    let mut m = entry(1, 900 + u32::from(i), 77_000 + u32::from(i));
-    let o = Tuple::tcp(
-        IpAddr::V4(Ipv4Addr::new(10, 201, 9, i as u8)),
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 21)),
-        40000 + i,
-        21,
-    );
-    m.orig = Some(o);
-    m.reply = Some(o.inverted());
-    m.helper = Some(Helper::named("ftp").unwrap());
-    let t = Tuple::tcp(o.src.unwrap(), o.dst.unwrap(), 0, 50_000 + i);
-    let mask = Tuple::tcp(
-        IpAddr::V4(Ipv4Addr::BROADCAST),
-        IpAddr::V4(Ipv4Addr::BROADCAST),
-        0,
-        0xffff,
-    );
-    let e = ExpectRepr {
-        family: 2,
-        master: Some(o),
-        tuple: Some(t),
-        mask: Some(mask),
-        timeout: Some(300),
-        flags: Some(ExpectFlags(0)),
-        ..ExpectRepr::default()
-    };
-    (m, e)
-}
-
-fn kernel_expectations(ns: &Netns) -> Vec<u16> {
-    let mut ports = Vec::new();
-    let _ = ns
-        .socket()
-        .exp_list(2, |e| {
-            if let Ok(x) = ExpectRepr::try_from(&e) {
-                ports.extend(x.tuple.and_then(|t| t.dst_port));
-            }
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-    ports.sort_unstable();
-    ports
-}
-
 #[test]
 fn expectations_travel_and_commit_into_the_kernel() {
     let p = Pair::new("oexp");
@@ -165,12 +117,15 @@ fn expectations_travel_and_commit_into_the_kernel() {
     let mut sa = p.a.socket();
     let mut exps = Vec::new();
     for i in 0..3u16 {
-        let (m, e) = master_and_expectation(i);
+        let (m, e) = conntrack_tests::sync::ftp_master_and_expectation(i);
         sa.create(&m).unwrap();
         sa.exp_create(&e).unwrap();
         exps.push(e);
     }
-    assert_eq!(kernel_expectations(&p.a), [50_000, 50_001, 50_002]);
+    assert_eq!(
+        conntrack_tests::sync::kernel_expectation_ports(&p.a),
+        [50_000, 50_001, 50_002]
+    );
     let s = nb.wait_for("the expectations in B", 20, |s| {
         s.ext_exp == 3 && s.ext_marks.len() == 3
     });
@@ -180,7 +135,10 @@ fn expectations_travel_and_commit_into_the_kernel() {
     assert_eq!((ok, failed), (3, 0));
     let (ok, failed) = nb.run(|n| n.commit_expectations().unwrap());
     assert_eq!((ok, failed), (3, 0));
-    assert_eq!(kernel_expectations(&p.b), [50_000, 50_001, 50_002]);
+    assert_eq!(
+        conntrack_tests::sync::kernel_expectation_ports(&p.b),
+        [50_000, 50_001, 50_002]
+    );
     // An expectation's end travels.
     let mut k = conntrack_codec::exp::request::ExpKey::tuple(exps[1].tuple.unwrap());
     k.zone = None;

@@ -13,6 +13,7 @@
 pub mod alloc;
 pub mod cli_golden;
 pub mod scenario;
+pub mod sync;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

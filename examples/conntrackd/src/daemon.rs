@@ -92,26 +92,48 @@ impl<E: Engine> Daemon<E> {
         };
         self.note(what);
         self.purge_at = None;
-        let start = Instant::now();
-        let Some(e) = self.engine.as_mut() else {
-            return;
-        };
-        let r = e.commit(table, &mut self.log);
-        let took = start.elapsed();
-        self.note(&format!("Committed {} new entries", r.ok));
-        if r.fail > 0 {
-            self.note(&format!("{} entries can't be committed", r.fail));
+        // The conntrack entries first (the expectations need their masters), each cache
+        // with its own lines, as 1.4.7 commits them one after the other.
+        let expect = self.expect_sync();
+        let parts = [
+            (Table::Conntrack, table != Table::Expect, "entries"),
+            (
+                Table::Expect,
+                table != Table::Conntrack && expect,
+                "expectations",
+            ),
+        ];
+        for (part, wanted, words) in parts {
+            if !wanted {
+                continue;
+            }
+            let start = Instant::now();
+            let Some(e) = self.engine.as_mut() else {
+                return;
+            };
+            let r = e.commit(part, &mut self.log);
+            let took = start.elapsed();
+            self.note(&format!("Committed {} new {words}", r.ok));
+            if r.fail > 0 {
+                self.note(&format!("{} {words} can't be committed", r.fail));
+            }
+            self.note(&format!(
+                "commit has taken {}.{:06} seconds",
+                took.as_secs(),
+                took.subsec_micros()
+            ));
         }
-        self.note(&format!(
-            "commit has taken {}.{:06} seconds",
-            took.as_secs(),
-            took.subsec_micros()
-        ));
     }
 
     fn dump(&self, cache: Cache, table: Table, xml: bool, out: &mut String) {
         if let Some(e) = self.engine.as_ref() {
             let now = crate::now_secs();
+            if table == Table::Expect {
+                e.exp_entries(cache, &mut |exp, since| {
+                    text::exp_cache_line(out, exp, now - since, xml);
+                });
+                return;
+            }
             e.entries(cache, table, &mut |entry, since| {
                 text::cache_line(out, entry, now - since, xml);
             });
@@ -290,6 +312,19 @@ impl<E: Engine> Daemon<E> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// The scheduling 1.4.7 applies for `General { Scheduler }`: without a `Type`, `SCHED_RR`
+/// at the top priority (a `Priority` alone is not looked at); with one, that policy at the
+/// configured priority (0 when none is given, which the kernel refuses for both).
+pub fn scheduling(s: &crate::config::Scheduler) -> (conntrack_io::sched::Policy, i32) {
+    use crate::config::SchedPolicy;
+    use conntrack_io::sched::Policy;
+    match s.policy {
+        None => (Policy::RoundRobin, 99),
+        Some(SchedPolicy::RoundRobin) => (Policy::RoundRobin, s.priority),
+        Some(SchedPolicy::Fifo) => (Policy::Fifo, s.priority),
     }
 }
 
@@ -518,6 +553,23 @@ mod tests {
             rt: Runtime::default(),
             purge_at: None,
         }
+    }
+
+    #[test]
+    fn scheduling_as_conntrackd_applies_it() {
+        use crate::config::{SchedPolicy, Scheduler};
+        use conntrack_io::sched::Policy;
+        let s = |policy, priority| Scheduler { policy, priority };
+        assert_eq!(scheduling(&s(None, 0)), (Policy::RoundRobin, 99));
+        assert_eq!(scheduling(&s(None, 5)), (Policy::RoundRobin, 99));
+        assert_eq!(
+            scheduling(&s(Some(SchedPolicy::RoundRobin), 5)),
+            (Policy::RoundRobin, 5)
+        );
+        assert_eq!(
+            scheduling(&s(Some(SchedPolicy::Fifo), 0)),
+            (Policy::Fifo, 0)
+        );
     }
 
     #[test]

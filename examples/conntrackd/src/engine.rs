@@ -13,6 +13,7 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, RawFd};
 
 use conntrack_codec::ct::{ConntrackRepr, EventKind};
+use conntrack_codec::exp::ExpectRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_io::{Event, Events, Groups, Socket};
 
@@ -63,6 +64,9 @@ pub trait Engine {
     /// Each entry of a cache with the time it entered it (seconds since the epoch), in the
     /// order 1.4.7 lists them.
     fn entries(&self, cache: Cache, table: Table, f: &mut dyn FnMut(&ConntrackRepr, i64));
+    /// Each expectation of a cache with the time it entered it (seconds since the epoch);
+    /// none by default (an engine without `ExpectationSync`).
+    fn exp_entries(&self, _cache: Cache, _f: &mut dyn FnMut(&ExpectRepr, i64)) {}
     /// A cache's counters.
     fn cache_stats(&self, cache: Cache) -> CacheStats;
     /// Puts the external cache into the kernel (`-c`).
@@ -111,6 +115,9 @@ impl<T: Engine + ?Sized> Engine for Box<T> {
     }
     fn entries(&self, cache: Cache, table: Table, f: &mut dyn FnMut(&ConntrackRepr, i64)) {
         (**self).entries(cache, table, f)
+    }
+    fn exp_entries(&self, cache: Cache, f: &mut dyn FnMut(&ExpectRepr, i64)) {
+        (**self).exp_entries(cache, f)
     }
     fn cache_stats(&self, cache: Cache) -> CacheStats {
         (**self).cache_stats(cache)
@@ -617,7 +624,7 @@ impl KernelCache {
         let secs = u64::try_from(now).unwrap_or(0);
         let text = conntrack_sync::stats::flow_text(e, secs);
         if let Some(f) = self.stats_log.as_mut() {
-            let line = format!("{}\t{text}\n", crate::log::Tm::local(now).ctime());
+            let line = format!("{}\t{text}\n", crate::log::ctime_local(now));
             let _ = std::io::Write::write_all(f, line.as_bytes());
         }
         if self.stats_syslog {
@@ -756,12 +763,7 @@ impl Engine for KernelCache {
             device: self.device.clone(),
             running: true,
             active: true,
-            bytes_sent: 0,
-            bytes_recv: 0,
-            packets_sent: 0,
-            packets_recv: 0,
-            error_sent: 0,
-            error_recv: 0,
+            counters: conntrack_sync::LinkStats::default(),
         }]
     }
 

@@ -17,13 +17,14 @@
 //!   lines, compared sorted in the live tests);
 //! - the internal cache leaves out the entries the daemon's own commits put into the kernel
 //!   (1.4.7 means to, by the events' origin, and took in part of them in our runs);
-//! - in sync mode, `-s` counts datagrams but not bytes on the link, and `-s rsqueue` and
-//!   `-s queue` show empty queues: `conntrack-sync`'s node does not expose them yet;
-//! - options of the grammar that this daemon does not act on yet (ALARM, NOTRACK, Multicast
-//!   and TCP links, several links, socket buffer sizes, `Filter`, `ExpectationSync`, `Stats`,
-//!   `Helper`, `PollSecs`, `Scheduler`, ...) are named in a warning at start instead of being
-//!   ignored silently; the golden files check that every file is accepted or refused as 1.4.7
-//!   does.
+//! - `-s runtime` has one line more, `resync dump interrupted`, once a resync's dump was
+//!   interrupted (`NLM_F_DUMP_INTR`; 1.4.7 does not look);
+//! - options of the grammar that this daemon does not act on (`PollSecs`,
+//!   `EventIterationLimit`, `Scheduler`, user-space `Helper`s) are named in a warning at
+//!   start instead of being ignored silently; the golden files check that every file is
+//!   accepted or refused as 1.4.7 does.
+//!
+//! docs/sync.md has the whole list, the engine's included.
 
 pub mod action;
 pub mod cli;

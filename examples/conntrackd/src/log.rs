@@ -9,6 +9,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use conntrack_codec::fmt::Ctime;
+
 /// A log line's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
@@ -49,74 +51,16 @@ impl Priority {
     }
 }
 
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// The broken-down local time fields `ctime` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tm {
-    /// 0 = Sunday.
-    pub wday: usize,
-    /// 0 = January.
-    pub mon: usize,
-    /// 1..=31.
-    pub mday: i32,
-    /// Hours.
-    pub hour: i32,
-    /// Minutes.
-    pub min: i32,
-    /// Seconds.
-    pub sec: i32,
-    /// The full year.
-    pub year: i32,
-}
-
-impl Tm {
-    /// `ctime`'s text without its newline: `Sat Dec  5 02:39:36 2026`.
-    pub fn ctime(&self) -> String {
-        format!(
-            "{} {} {:2} {:02}:{:02}:{:02} {}",
-            DAYS.get(self.wday).unwrap_or(&"???"),
-            MONTHS.get(self.mon).unwrap_or(&"???"),
-            self.mday,
-            self.hour,
-            self.min,
-            self.sec,
-            self.year
-        )
-    }
-
-    /// The local time now.
-    pub fn now() -> Tm {
-        Tm::local(crate::now_secs())
-    }
-
-    /// The local time at `secs` since the epoch (honours `TZ`).
-    // `time_t` is marked deprecated on musl; it is the type `localtime_r` takes.
-    #[allow(deprecated)]
-    pub fn local(secs: i64) -> Tm {
-        let t: nix::libc::time_t = secs as nix::libc::time_t;
-        // SAFETY: `localtime_r` reads `t` and writes only into the zeroed `tm` we own.
-        let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are to live locals.
-        unsafe { nix::libc::localtime_r(&t, &mut tm) };
-        Tm {
-            wday: usize::try_from(tm.tm_wday).unwrap_or(0),
-            mon: usize::try_from(tm.tm_mon).unwrap_or(0),
-            mday: tm.tm_mday,
-            hour: tm.tm_hour,
-            min: tm.tm_min,
-            sec: tm.tm_sec,
-            year: tm.tm_year + 1900,
-        }
-    }
+/// `ctime`'s text of `secs` since the epoch in the local time zone (`TZ` honoured), without
+/// its newline: `Sat Dec  5 02:39:36 2026`.
+pub fn ctime_local(secs: i64) -> Ctime {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    Ctime(secs, conntrack_io::clock::utc_offset(secs))
 }
 
 /// One log line as 1.4.7 writes it, with its newline.
-pub fn line(tm: &Tm, pid: u32, p: Priority, msg: &str) -> String {
-    format!("[{}] (pid={pid}) [{}] {msg}\n", tm.ctime(), p.word())
+pub fn line(when: Ctime, pid: u32, p: Priority, msg: &str) -> String {
+    format!("[{when}] (pid={pid}) [{}] {msg}\n", p.word())
 }
 
 /// A syslog facility by its `conntrackd.conf` name (`daemon`, `local0`..`local7`).
@@ -200,7 +144,7 @@ impl Logger {
 
     /// Logs one line.
     pub fn log(&mut self, p: Priority, msg: &str) {
-        let text = line(&Tm::now(), std::process::id(), p, msg);
+        let text = line(ctime_local(crate::now_secs()), std::process::id(), p, msg);
         if self.on_console() {
             if p.to_stderr() {
                 let _ = io::stderr().write_all(text.as_bytes());
@@ -276,20 +220,13 @@ mod tests {
 
     #[test]
     fn line_format() {
-        let tm = Tm {
-            wday: 6,
-            mon: 11,
-            mday: 5,
-            hour: 2,
-            min: 39,
-            sec: 36,
-            year: 2026,
-        };
+        // 02:39:36 UTC, one hour east of it.
+        let when = Ctime(1_796_438_376, 3600);
         assert_eq!(
-            line(&tm, 23151, Priority::Error, "x"),
-            "[Sat Dec  5 02:39:36 2026] (pid=23151) [ERROR] x\n"
+            line(when, 23151, Priority::Error, "x"),
+            "[Sat Dec  5 03:39:36 2026] (pid=23151) [ERROR] x\n"
         );
-        assert_eq!(tm.ctime().len(), 24);
+        assert_eq!(ctime_local(0).to_string().len(), 24);
     }
 
     #[test]

@@ -102,6 +102,18 @@ fn run_daemon(background: bool, conf: config::Config, mut log: Logger) -> ExitCo
         log.log(Priority::Error, &msg);
         return ExitCode::from(1);
     }
+    // As 1.4.7: real-time scheduling (SCHED_RR at the top priority unless `Scheduler` says
+    // otherwise); a refusal is logged and the daemon goes on.
+    let (policy, priority) = daemon::scheduling(&g.scheduler);
+    if let Err(e) = conntrack_io::sched::set_scheduler(policy, priority) {
+        let why = conntrack_io::strerror(e.raw_os_error().unwrap_or(0));
+        log.log(
+            Priority::Warning,
+            &format!(
+                "scheduler configuration failed: {why}. Likely a bug in conntrackd, please report it. Continuing with system default scheduler."
+            ),
+        );
+    }
     // init(): the control socket, signals, the engine.
     let socket_path: PathBuf = g.unix_path.clone();
     let listener = match conntrackd::local::listen(&socket_path) {

@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use conntrack_codec::ct::{ConntrackRepr, TcpState};
-use conntrack_codec::sync::SyncCt;
+use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::sync::{SyncCt, SyncExp};
 use conntrack_sync::filter::FilterLogic;
 use conntrack_sync::{
     CacheId, ChannelConfig, ExpectSync, Filter, Mode, Network, Node, NodeConfig, Notice, RsEntry,
@@ -19,9 +20,6 @@ use crate::config::{self, ChannelKind, Config, Logic, SyncMode};
 use crate::engine::{Cache, Commit, Engine, Table};
 use crate::log::{Logger, Priority};
 use crate::text::{CacheStats, LinkKind, LinkStats, NetworkStats, QueueStats, Runtime, Traffic};
-
-/// How often the sync node runs when nothing else wakes the loop (milliseconds).
-pub const TICK_MS: u64 = 10;
 
 /// The local and peer addresses of the default dedicated link, when it is UDP unicast.
 pub fn udp_link(conf: &Config) -> Option<(SocketAddr, SocketAddr, String)> {
@@ -248,10 +246,13 @@ impl SyncEngine {
         rt.catch_event_failed = c(n.events_bad);
         rt.netlink_overrun = c(n.buffer_growths.max(u64::from(n.events_lost > 0)));
         rt.kernel_table_resync = c(n.kernel_resyncs);
+        rt.resync_dump_interrupted = c(n.resync_dumps_interrupted);
         rt.buffer_size = c(self.node.event_buffer() as u64);
         while let Some(notice) = self.node.poll_notice() {
             let p = match notice {
-                Notice::BufferMaxed => Priority::Warning,
+                Notice::BufferMaxed | Notice::ResyncInterrupted | Notice::ResyncIncomplete(_) => {
+                    Priority::Warning
+                }
                 Notice::NoLinks => Priority::Error,
                 _ => Priority::Notice,
             };
@@ -275,7 +276,9 @@ impl Engine for SyncEngine {
     }
 
     fn timeout_ms(&self) -> Option<u64> {
-        Some(TICK_MS)
+        // Until the node's next timer: the loop sleeps in poll until then or until a link
+        // or the event socket has something.
+        Some(self.node.timeout_ms())
     }
 
     fn tick(&mut self, log: &mut Logger, rt: &mut Runtime) {
@@ -290,6 +293,42 @@ impl Engine for SyncEngine {
             (_, Table::Expect) => {}
             (Cache::Internal, _) => self.internal(f),
             (Cache::External, _) => self.external(f),
+        }
+    }
+
+    fn exp_entries(&self, cache: Cache, f: &mut dyn FnMut(&ExpectRepr, i64)) {
+        let now_ms = conntrack_sync::now_ms();
+        let now = crate::now_secs();
+        let age =
+            |created: u64| now - i64::try_from(now_ms.saturating_sub(created) / 1000).unwrap_or(0);
+        match cache {
+            Cache::Internal if !self.node.engine().config().internal_cache => {
+                // No internal cache: the kernel's expectations, as 1.4.7's bypass dumps them.
+                if let Ok(mut sock) = conntrack_io::Socket::open() {
+                    for family in [2u8, 10] {
+                        let _ = sock.exp_list(family, |e| {
+                            if let Ok(x) = ExpectRepr::try_from(&e) {
+                                f(&x, now);
+                            }
+                            std::ops::ControlFlow::Continue(())
+                        });
+                    }
+                }
+            }
+            Cache::Internal => {
+                for e in self.node.engine().internal().filter(|e| e.expect) {
+                    if let Ok(x) = SyncExp::new_checked(e.attrs).and_then(|v| v.to_repr()) {
+                        f(&x, age(e.created_ms));
+                    }
+                }
+            }
+            Cache::External => {
+                for e in self.node.engine().external().filter(|e| e.expect) {
+                    if let Ok(x) = SyncExp::new_checked(&e.attrs).and_then(|v| v.to_repr()) {
+                        f(&x, age(e.created_ms));
+                    }
+                }
+            }
         }
     }
 
@@ -388,12 +427,7 @@ impl Engine for SyncEngine {
                 device: l.interface.clone().unwrap_or_else(|| self.device.clone()),
                 running: l.state.is_none_or(|s| s.up && s.running),
                 active: l.active,
-                bytes_sent: l.stats.bytes_sent,
-                bytes_recv: l.stats.bytes_recv,
-                packets_sent: l.stats.packets_sent,
-                packets_recv: l.stats.packets_recv,
-                error_sent: l.stats.error_sent,
-                error_recv: l.stats.error_recv,
+                counters: l.stats,
             })
             .collect();
         // The active link first.

@@ -6,22 +6,48 @@
 use std::fmt::Write as _;
 
 use conntrack_codec::ct::ConntrackRepr;
-use conntrack_codec::fmt::{CtLine, Origin, Output, Style};
+use conntrack_codec::exp::ExpectRepr;
+use conntrack_codec::fmt::{CtLine, ExpLine, Origin, Output, Style};
+
+/// The output style of a listing (`-x`: XML).
+fn listing(xml: bool) -> Output {
+    Output {
+        style: if xml { Style::Xml } else { Style::Default },
+        ..Output::default()
+    }
+}
+
+/// A listed line: `line`, then ` [active since Ns]` unless in XML, and the newline.
+fn listed(out: &mut String, line: impl std::fmt::Display, active_secs: i64, xml: bool) {
+    let _ = write!(out, "{line}");
+    if !xml {
+        let _ = write!(out, " [active since {active_secs}s]");
+    }
+    out.push('\n');
+}
 
 /// One cache entry: the conntrack line without its timeout (1.4.7 hides the cached
 /// timeout), then ` [active since Ns]` — or the bare `<flow>` element in XML.
 pub fn cache_line(out: &mut String, entry: &ConntrackRepr, active_secs: i64, xml: bool) {
     let mut e = entry.clone();
     e.timeout = None;
-    let o = Output {
-        style: if xml { Style::Xml } else { Style::Default },
-        ..Output::default()
-    };
-    let _ = write!(out, "{}", CtLine::new(&e, Origin::Dump, &o, &()));
-    if !xml {
-        let _ = write!(out, " [active since {active_secs}s]");
-    }
-    out.push('\n');
+    let o = listing(xml);
+    listed(
+        out,
+        CtLine::new(&e, Origin::Dump, &o, &()),
+        active_secs,
+        xml,
+    );
+}
+
+/// One expectation of a cache (`-i expect`, `-e expect`): `conntrack -L expect`'s line
+/// without the timeout (1.4.7 hides the cached one), then ` [active since Ns]` — or the
+/// bare `<flow>` element in XML.
+pub fn exp_cache_line(out: &mut String, exp: &ExpectRepr, active_secs: i64, xml: bool) {
+    let mut e = exp.clone();
+    e.timeout = None;
+    let o = listing(xml);
+    listed(out, ExpLine::new(&e, None, &o), active_secs, xml);
 }
 
 /// The counters of one cache (`-s` and `-s cache`).
@@ -145,18 +171,8 @@ pub struct LinkStats {
     pub running: bool,
     /// The link in use (`ACTIVE`) or a standby (`BACKUP`).
     pub active: bool,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Bytes received.
-    pub bytes_recv: u64,
-    /// Datagrams sent.
-    pub packets_sent: u64,
-    /// Datagrams received.
-    pub packets_recv: u64,
-    /// Send errors.
-    pub error_sent: u64,
-    /// Receive errors.
-    pub error_recv: u64,
+    /// Its traffic counters (the engine's own).
+    pub counters: conntrack_sync::LinkStats,
 }
 
 fn link_counters(out: &mut String, l: &LinkStats) {
@@ -165,7 +181,12 @@ fn link_counters(out: &mut String, l: &LinkStats) {
         "{:20} Bytes sent {:20} Bytes recv\n\
          {:20} Pckts sent {:20} Pckts recv\n\
          {:20} Error send {:20} Error recv\n\n",
-        l.bytes_sent, l.bytes_recv, l.packets_sent, l.packets_recv, l.error_sent, l.error_recv
+        l.counters.bytes_sent,
+        l.counters.bytes_recv,
+        l.counters.packets_sent,
+        l.counters.packets_recv,
+        l.counters.error_sent,
+        l.counters.error_recv
     );
 }
 
@@ -280,6 +301,10 @@ pub struct Runtime {
     pub kernel_table_flush: u32,
     /// Resyncs with the kernel table.
     pub kernel_table_resync: u32,
+    /// Resync dumps the kernel flagged interrupted (`NLM_F_DUMP_INTR`), each made again
+    /// (not in 1.4.7, which does not look: shown after `resync with kernel table` once it
+    /// happened, so that the text stays 1.4.7's until then).
+    pub resync_dump_interrupted: u32,
     /// The event socket's receive buffer.
     pub buffer_size: u32,
     /// Child processes that failed.
@@ -329,16 +354,7 @@ pub fn runtime(out: &mut String, r: &Runtime, now: i64) {
          \tdump unknown type:\t\t{:12}\n\
          \tnetlink overrun:\t\t{:12}\n\
          \tflush kernel table:\t\t{:12}\n\
-         \tresync with kernel table:\t{:12}\n\
-         \tcurrent buffer size (in bytes):\t{:12}\n\n\
-         runtime stats:\n\
-         \tchild process failed:\t\t{:12}\n\
-         \t\tchild process segfault:\t{:12}\n\
-         \t\tchild process termsig:\t{:12}\n\
-         \tselect failed:\t\t\t{:12}\n\
-         \twait failed:\t\t\t{:12}\n\
-         \tlocal read failed:\t\t{:12}\n\
-         \tlocal unknown request:\t\t{:12}\n\n",
+         \tresync with kernel table:\t{:12}\n",
         uptime(now - r.start),
         r.events_received,
         r.events_filtered,
@@ -348,6 +364,25 @@ pub fn runtime(out: &mut String, r: &Runtime, now: i64) {
         r.netlink_overrun,
         r.kernel_table_flush,
         r.kernel_table_resync,
+    );
+    if r.resync_dump_interrupted > 0 {
+        let _ = writeln!(
+            out,
+            "\tresync dump interrupted:\t{:12}",
+            r.resync_dump_interrupted
+        );
+    }
+    let _ = write!(
+        out,
+        "\tcurrent buffer size (in bytes):\t{:12}\n\n\
+         runtime stats:\n\
+         \tchild process failed:\t\t{:12}\n\
+         \t\tchild process segfault:\t{:12}\n\
+         \t\tchild process termsig:\t{:12}\n\
+         \tselect failed:\t\t\t{:12}\n\
+         \twait failed:\t\t\t{:12}\n\
+         \tlocal read failed:\t\t{:12}\n\
+         \tlocal unknown request:\t\t{:12}\n\n",
         r.buffer_size,
         r.child_process_failed,
         r.child_process_segfault,
@@ -403,12 +438,13 @@ mod tests {
             device: device.into(),
             running: true,
             active: true,
-            bytes_sent: sent.0,
-            packets_sent: sent.1,
-            bytes_recv: recv.0,
-            packets_recv: recv.1,
-            error_sent: 0,
-            error_recv: 0,
+            counters: conntrack_sync::LinkStats {
+                bytes_sent: sent.0,
+                packets_sent: sent.1,
+                bytes_recv: recv.0,
+                packets_recv: recv.1,
+                ..Default::default()
+            },
         }
     }
 
@@ -478,6 +514,18 @@ mod tests {
         };
         runtime(&mut s, &r, 110);
         assert_eq!(s, golden("stats-runtime-A.txt"));
+        // Interrupted resync dumps (1.4.7 does not look): one line more, after the resyncs.
+        let mut s = String::new();
+        let r = Runtime {
+            resync_dump_interrupted: 2,
+            ..r
+        };
+        runtime(&mut s, &r, 110);
+        let want = golden("stats-runtime-A.txt").replace(
+            "\tcurrent buffer size",
+            "\tresync dump interrupted:\t           2\n\tcurrent buffer size",
+        );
+        assert_eq!(s, want);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::{ConntrackRepr, NatRange, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
 use conntrack_codec::filter::DumpFilter;
+use conntrack_tests::sync::entry;
 use conntrack_tests::Netns;
 
 mod support;
@@ -46,6 +47,15 @@ impl Side {
         full.extend_from_slice(args);
         let o = self.ns.exec(self.prog, &full);
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `-s` and `-s network`, for failure messages.
+    fn diag(&self) -> String {
+        format!(
+            "{}{}",
+            self.client(&["-s"]),
+            self.client(&["-s", "network"])
+        )
     }
 
     /// The marks of the external cache's entries, sorted.
@@ -162,26 +172,6 @@ fn pair(tag: &str, prog_a: &'static str, prog_b: &'static str, loss: bool) -> Pa
     Pair { a, b, dir }
 }
 
-/// Entry `i` of side `side` (1 or 2): an established TCP flow with mark `mark`.
-fn entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
-    let src = IpAddr::V4(Ipv4Addr::new(10, 100 + side, (i >> 8) as u8, i as u8));
-    let dst = IpAddr::V4(Ipv4Addr::new(198, 51, 100, side));
-    let orig = Tuple::tcp(src, dst, 20000 + (i % 30000) as u16, 443);
-    ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        timeout: Some(1200),
-        mark: Some(mark),
-        ..ConntrackRepr::default()
-    }
-}
-
 /// A source-NATed UDP flow (to 203.0.113.side, port 4000+i), made as `conntrack -I
 /// --src-nat` makes it.
 fn nat_entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
@@ -285,15 +275,14 @@ fn replicate(tag: &str, prog_a: &'static str, prog_b: &'static str, n: u32) {
     let mut want_b: Vec<u32> = eb.iter().filter_map(|e| e.mark).collect();
     want_a.sort_unstable();
     want_b.sort_unstable();
-    let diag = |s: &Side| format!("{}{}", s.client(&["-s"]), s.client(&["-s", "network"]));
     for (what, to, from, want) in [("A's", &p.b, &p.a, &want_a), ("B's", &p.a, &p.b, &want_b)] {
         if !wait_until(180, || to.ext_marks() == *want) {
             panic!(
                 "{tag}: {what} entries not all in the peer's external cache ({} of {}) after 180 s\nreceiver:\n{}\nsender:\n{}",
                 to.ext_marks().len(),
                 want.len(),
-                diag(to),
-                diag(from)
+                to.diag(),
+                from.diag()
             );
         }
     }
@@ -441,11 +430,24 @@ fn conntrackd_with_ours() {
 }
 
 /// With 30% of the sync datagrams dropped each way: how many of N entries made on each side
-/// reach the peer's external cache within the window, for every pairing, in one run.
+/// (right after the daemons started, so that the bursts meet the HELLO handshake) reach the
+/// peer's external cache, for every pairing, in one run.
+///
+/// The criterion, per direction, holds by construction and so is not flaky: our sender
+/// sends nothing before its HELLO is answered and sends again whatever is not acknowledged,
+/// and our receiver asks for the whole table when it missed messages the sender may have
+/// forgotten (conntrackd empties its resend queue on each HELLO), so every direction with
+/// ours at either end delivers all N within the window; conntrackd paired with itself
+/// cannot deliver more than N, so ours loses no more than it in each direction. The figures
+/// of all four pairings are printed (conntrackd with itself lost 4–700 of 2,000 in the
+/// direction that met the handshake in our runs).
 #[test]
 fn loss_of_30_percent_each_way() {
     const N: u32 = 2000;
-    const WINDOW: u64 = 30;
+    /// How long conntrackd with itself is given (it recovers nothing after a few seconds).
+    const MEASURE: u64 = 30;
+    /// How long the pairings with ours are given, at most (they took 1–9 s in our runs).
+    const WINDOW: u64 = 60;
     if !have_real() {
         return;
     }
@@ -473,31 +475,38 @@ fn loss_of_30_percent_each_way() {
         );
     }
     let t = Instant::now();
+    let all = (N as usize, N as usize);
     let mut got = vec![(0usize, 0usize); pairs.len()];
+    let mut took = [None::<f64>; 4];
     loop {
         for (k, p) in pairs.iter().enumerate() {
-            got[k] = (p.b.ext_marks().len(), p.a.ext_marks().len());
+            if took[k].is_none() && (k < 3 || t.elapsed() < Duration::from_secs(MEASURE)) {
+                got[k] = (p.b.ext_marks().len(), p.a.ext_marks().len());
+                if got[k] == all {
+                    took[k] = Some(t.elapsed().as_secs_f64());
+                }
+            }
         }
-        let ours_done = got[0] == (N as usize, N as usize);
-        if (ours_done && got.iter().all(|g| *g == (N as usize, N as usize)))
-            || t.elapsed() > Duration::from_secs(WINDOW)
-        {
+        let ours_done = took[..3].iter().all(Option::is_some);
+        let theirs_done = took[3].is_some() || t.elapsed() >= Duration::from_secs(MEASURE);
+        if (ours_done && theirs_done) || t.elapsed() > Duration::from_secs(WINDOW) {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    println!(
-        "30% loss each way, {N} entries made on each side, after {:.0} s:",
-        t.elapsed().as_secs_f64()
-    );
-    for ((tag, _, _), (to_b, to_a)) in kinds.iter().zip(&got) {
+    println!("30% loss each way, {N} entries made on each side:");
+    for (k, ((tag, _, _), (to_b, to_a))) in kinds.iter().zip(&got).enumerate() {
         let name = match *tag {
-            "loo" => "ours     -> ours    ",
-            "loc" => "ours     -> conntrackd",
-            "lco" => "conntrackd -> ours   ",
-            _ => "conntrackd -> conntrackd",
+            "loo" => "ours       with ours      ",
+            "loc" => "ours (A)   with conntrackd",
+            "lco" => "conntrackd with ours (B)  ",
+            _ => "conntrackd with conntrackd",
         };
-        println!("  {name}: A->B {to_b}/{N}, B->A {to_a}/{N}");
+        let when = match took[k] {
+            Some(s) => format!("complete after {s:.1} s"),
+            None => format!("after {:.0} s", if k == 3 { MEASURE } else { WINDOW }),
+        };
+        println!("  {name}: A->B {to_b}/{N}, B->A {to_a}/{N} ({when})");
     }
     // The same sender (conntrackd on A), two receivers (ours in "lco", conntrackd in
     // "lcc"): every entry both received is listed byte for byte the same by `-e`.
@@ -517,12 +526,16 @@ fn loss_of_30_percent_each_way() {
         "only {same} entries in both external caches"
     );
     println!("  -e lines identical for the {same} entries both receivers hold");
-    // Ours with ours must lose nothing: given more time under load, it completes.
-    let more = wait_for("ours with ours complete", 60, || {
-        pairs[0].b.ext_marks().len() == N as usize && pairs[0].a.ext_marks().len() == N as usize
-    });
-    println!("  ours with ours complete {more:.1} s after the measurement");
-    // Where conntrackd is at either end, FTFW as conntrackd speaks it loses entries under this
-    // loss whoever is at the other end, and how many varies from run to run: the figures of
-    // this run are printed above against conntrackd with itself, not asserted.
+    for (k, p) in pairs.iter().enumerate().take(3) {
+        assert_eq!(
+            got[k],
+            all,
+            "{}: a direction with ours at one end lost entries (A->B, B->A)\nA:\n{}\nB:\n{}",
+            kinds[k].0,
+            p.a.diag(),
+            p.b.diag()
+        );
+        // Hence, per direction, no more lost than conntrackd with itself.
+        assert!(got[k].0 >= got[3].0 && got[k].1 >= got[3].1);
+    }
 }

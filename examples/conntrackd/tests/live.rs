@@ -45,6 +45,33 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// Starts `prog -C conf -d` in `a` as daemon `name`; returns its pid once its control
+    /// socket is there.
+    fn start(&self, name: &str, prog: &str, conf: &std::path::Path) -> i32 {
+        let c = conf.to_str().expect("path");
+        assert!(
+            exec(&self.a, prog, &["-C", c, "-d"]).status.success(),
+            "{name}"
+        );
+        wait_path(&self.dir.join(format!("{name}.sock")), true);
+        support::pids_with(c)
+            .into_iter()
+            .next()
+            .expect("the daemon's pid")
+    }
+
+    /// Stops daemon `name` with `-k` and waits for its lock file to go.
+    fn stop(&self, name: &str, prog: &str, conf: &std::path::Path) {
+        let c = conf.to_str().expect("path");
+        assert!(
+            exec(&self.a, prog, &["-C", c, "-k"]).status.success(),
+            "{name}"
+        );
+        wait_path(&self.dir.join(format!("{name}.lock")), false);
+    }
+}
+
 impl Drop for Pair {
     fn drop(&mut self) {
         // Whatever a test left running (a failed assertion skips its `-k`).
@@ -568,4 +595,103 @@ fn stats_mode_logs_flows_as_conntrackd() {
     }
     println!("statistics mode, the same lines:\n{real}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The context switches of process `pid` so far (each time it went to sleep or was made
+/// to wait).
+fn switches(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// An idle sync daemon sleeps in poll until a timer is due (an ALIVE a second), as 1.4.7
+/// does: the number of times it wakes in three idle seconds is counted (not a time: it
+/// does not depend on the machine's speed), for both daemons in the same setup.
+#[test]
+fn an_idle_daemon_sleeps_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdi");
+    let mut woke = Vec::new();
+    for (name, prog, port) in [("real", REAL, 3792u16), ("ours", ours(), 3793)] {
+        let conf = p.conf(name, port);
+        let pid = p.start(name, prog, &conf);
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = switches(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        woke.push(switches(pid) - before);
+        p.stop(name, prog, &conf);
+    }
+    println!(
+        "context switches in 3 idle seconds: conntrackd {}, ours {}",
+        woke[0], woke[1]
+    );
+    // A loop woken every 10 ms would switch 300 times.
+    assert!(
+        woke[1] <= woke[0].max(3) * 3,
+        "ours woke {} times, conntrackd {}",
+        woke[1],
+        woke[0]
+    );
+}
+
+/// The policy and priority of process `pid` (`/proc/PID/stat`'s fields 41 and 18: the
+/// policy number, and the priority as the kernel keeps it, -1 - rt_priority for real-time).
+fn sched_of(pid: i32) -> (u32, i64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|x| x.1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    (
+        f.get(38).and_then(|v| v.parse().ok()).unwrap_or(99),
+        f.get(15).and_then(|v| v.parse().ok()).unwrap_or(0),
+    )
+}
+
+/// `Scheduler` (and its absence) as 1.4.7 applies it: the daemon's policy and priority, and
+/// the warning when the kernel refuses what was asked.
+#[test]
+fn scheduling_as_conntrackd() {
+    if !have_real() {
+        return;
+    }
+    let p = Pair::new("cdr");
+    let d = p.dir.display();
+    for sched in [
+        "",
+        "Scheduler {\n Type FIFO\n Priority 7\n }\n",
+        "Scheduler {\n Priority 5\n }\n",
+        "Scheduler {\n Type RR\n }\n",
+    ] {
+        let mut seen = Vec::new();
+        for (name, prog) in [("real", REAL), ("ours", ours())] {
+            let conf = p.dir.join(format!("{name}.conf"));
+            let _ = std::fs::remove_file(p.dir.join(format!("{name}.log")));
+            std::fs::write(
+                &conf,
+                format!("General {{\n {sched} LogFile {d}/{name}.log\n LockFile {d}/{name}.lock\n UNIX {{ Path {d}/{name}.sock }}\n}}\n"),
+            )
+            .expect("conf");
+            let pid = p.start(name, prog, &conf);
+            let policy = sched_of(pid);
+            p.stop(name, prog, &conf);
+            let log = std::fs::read_to_string(p.dir.join(format!("{name}.log"))).expect("log");
+            let warnings: Vec<String> = log
+                .lines()
+                .filter(|l| l.contains("[warning]"))
+                .map(|l| l.split_once("[warning] ").map_or("", |x| x.1).to_string())
+                .collect();
+            seen.push((policy, warnings));
+        }
+        println!("{sched:?}: conntrackd {:?}", seen[0]);
+        assert_eq!(seen[1], seen[0], "{sched:?}: ours, then conntrackd's");
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conntrack_codec::ct::{ConntrackRepr, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
+use conntrack_codec::ct::ConntrackRepr;
 use conntrack_codec::filter::DumpFilter;
 use conntrack_codec::sync::SyncCt;
 use conntrack_sync::{ChannelConfig, LinkInfo, Node, NodeConfig, NodeStats, Stats, Transport};
@@ -305,25 +305,7 @@ impl Drop for Running {
     }
 }
 
-/// An established TCP entry of side `side` (1 or 2), number `i`, with mark `mark`.
-pub fn entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
-    let src = IpAddr::V4(Ipv4Addr::new(10, 200 + side, (i >> 8) as u8, i as u8));
-    let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, side));
-    let orig = Tuple::tcp(src, dst, 20000 + (i % 30000) as u16, 443);
-    ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        timeout: Some(600),
-        mark: Some(mark),
-        ..ConntrackRepr::default()
-    }
-}
+pub use conntrack_tests::sync::entry;
 
 /// Makes `n` entries of side `side` in the namespace, marks `base..base+n`.
 pub fn make_entries(ns: &Netns, side: u8, n: u32, base: u32) -> Vec<ConntrackRepr> {

@@ -401,9 +401,6 @@ impl Config {
         if g.event_iteration_limit != defaults::EVENT_ITERATION_LIMIT {
             v.push("General { EventIterationLimit }".to_string());
         }
-        if g.scheduler.policy.is_some() {
-            v.push("General { Scheduler }".to_string());
-        }
         if self.helper.is_some() {
             v.push("Helper { } (user-space helpers)".to_string());
         }

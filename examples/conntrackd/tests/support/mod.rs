@@ -65,11 +65,17 @@ pub fn wait_path(path: &Path, exists: bool) {
 /// A daemon's configuration: FTFW over UDP from `me` to `peer` on `dev`, its files named
 /// `name` in `dir`; `rcvbuf` sizes the link's receive buffer (conntrackd's default drops
 /// datagrams of a fast burst, which its FTFW does not recover).
-pub fn conf_text(
+pub fn conf_text(dir: &Path, name: &str, link: (&str, &str, &str, u16), rcvbuf: bool) -> String {
+    conf_text_with(dir, name, link, rcvbuf, "")
+}
+
+/// [`conf_text`] with `sync_extra` added to the `Sync` section (an `Options { }` block).
+pub fn conf_text_with(
     dir: &Path,
     name: &str,
     (me, peer, dev, port): (&str, &str, &str, u16),
     rcvbuf: bool,
+    sync_extra: &str,
 ) -> String {
     let d = dir.display();
     let rcv = if rcvbuf {
@@ -78,7 +84,7 @@ pub fn conf_text(
         ""
     };
     format!(
-        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n{rcv}\t\tChecksum on\n\t}}\n}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 33554432\n\tNetlinkBufferSizeMaxGrowth 67108864\n}}\n"
+        "Sync {{\n\tMode FTFW {{\n\t}}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort {port}\n\t\tInterface {dev}\n{rcv}\t\tChecksum on\n\t}}\n{sync_extra}}}\nGeneral {{\n\tHashSize 32768\n\tHashLimit 131072\n\tLogFile {d}/{name}.log\n\tLockFile {d}/{name}.lock\n\tUNIX {{ Path {d}/{name}.sock }}\n\tNetlinkBufferSize 33554432\n\tNetlinkBufferSizeMaxGrowth 67108864\n}}\n"
     )
 }
 
@@ -113,7 +119,7 @@ pub fn stop_daemons(ns: &Netns, prog: &str, conf: &Path) {
 }
 
 /// The processes whose command line has the argument `arg`.
-fn pids_with(arg: &str) -> Vec<i32> {
+pub fn pids_with(arg: &str) -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
