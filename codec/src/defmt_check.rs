@@ -7,6 +7,8 @@
 use crate::labels::LabelMap;
 use crate::{ct, exp, filter, fmt, nfnl, nl, session, sync, Error};
 
+// Used only in `const` assertions, which rustc 1.88 (the rust-version) does not count as uses.
+#[allow(dead_code)]
 const fn format<T: defmt::Format + ?Sized>() {}
 
 const _: () = {

@@ -171,6 +171,8 @@ impl AttrValue for FilterFlags {
 
 /// Whether `kinds` is strictly ascending (the tables list attributes in the order they are
 /// written, which is the kernel's).
+// Used only in `const` assertions, which rustc 1.88 (the rust-version) does not count as uses.
+#[allow(dead_code)]
 pub(crate) const fn ascending(kinds: &[u16]) -> bool {
     let mut rest = kinds;
     while let [a, tail @ ..] = rest {
@@ -185,6 +187,8 @@ pub(crate) const fn ascending(kinds: &[u16]) -> bool {
 }
 
 /// The last of `kinds` (0 for none).
+// Used only in `const` assertions, which rustc 1.88 (the rust-version) does not count as uses.
+#[allow(dead_code)]
 pub(crate) const fn last(kinds: &[u16]) -> u16 {
     match kinds {
         [.., k] => *k,
