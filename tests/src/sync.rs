@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 
-use conntrack_codec::ct::{ConntrackRepr, Helper, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, Helper, Tuple};
 use conntrack_codec::exp::{ExpectFlags, ExpectRepr};
 
 use crate::Netns;
@@ -18,17 +18,8 @@ pub fn entry(side: u8, i: u32, mark: u32) -> ConntrackRepr {
     let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, side));
     let orig = Tuple::tcp(src, dst, 20000 + (i % 30000) as u16, 443);
     ConntrackRepr {
-        family: 2,
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        timeout: Some(600),
         mark: Some(mark),
-        ..ConntrackRepr::default()
+        ..ConntrackRepr::replied(orig, 600)
     }
 }
 

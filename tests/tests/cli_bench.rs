@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use cli_support::{need_reference, ours, Netns, REAL};
-use conntrack_codec::ct::{ConntrackRepr, ProtoInfo, Status, TcpInfo, TcpState, Tuple};
+use conntrack_codec::ct::{ConntrackRepr, Tuple};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -36,18 +36,7 @@ fn fill(ns: &Netns, n: usize) {
             let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i >> 10)));
             let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
             let orig = Tuple::tcp(src, dst, 10_000 + (i & 1023) as u16, 443);
-            ConntrackRepr {
-                family: 2,
-                orig: Some(orig),
-                reply: Some(orig.inverted()),
-                status: Some(Status::SEEN_REPLY | Status::ASSURED),
-                protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-                    state: Some(TcpState::Established),
-                    ..TcpInfo::default()
-                })),
-                timeout: Some(3600),
-                ..ConntrackRepr::default()
-            }
+            ConntrackRepr::replied(orig, 3600)
         })
         .collect();
     let mut failed = 0;

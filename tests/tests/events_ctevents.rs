@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::{
-    l4proto, ConntrackRepr, Helper, Labels, ProtoInfo, SctpInfo, SctpState, Status, TcpInfo,
-    TcpState, Tuple,
+    l4proto, ConntrackRepr, Helper, Labels, ProtoInfo, SctpInfo, SctpState, Tuple,
 };
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::ExpectRepr;
@@ -168,17 +167,7 @@ fn v6(s: &str) -> IpAddr {
 }
 
 fn entry(orig: Tuple) -> ConntrackRepr {
-    ConntrackRepr {
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        timeout: Some(120),
-        protoinfo: (orig.proto == Some(l4proto::TCP)).then_some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        ..ConntrackRepr::default()
-    }
+    ConntrackRepr::replied(orig, 120)
 }
 
 const RULES: &str = r#"

@@ -8,9 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::Key;
-use conntrack_codec::ct::{
-    ConntrackRepr, EventKind, Helper, ProtoInfo, Status, TcpInfo, TcpState, Tuple,
-};
+use conntrack_codec::ct::{ConntrackRepr, EventKind, Helper, Tuple};
 use conntrack_codec::exp::request::ExpKey;
 use conntrack_codec::exp::{Expect, ExpectFlags, ExpectNat, ExpectRepr};
 use conntrack_codec::fmt::{ExpLine, Output};
@@ -117,16 +115,8 @@ fn master(sock: &mut Socket, sport: u16) -> Tuple {
     let b = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 21));
     let t = Tuple::tcp(a, b, sport, 21);
     sock.create(&ConntrackRepr {
-        orig: Some(t),
-        reply: Some(t.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        timeout: Some(300),
         helper: Some(Helper::named("ftp").unwrap()),
-        ..ConntrackRepr::default()
+        ..ConntrackRepr::replied(t, 300)
     })
     .unwrap();
     t

@@ -8,8 +8,7 @@ use std::ops::ControlFlow;
 
 use conntrack_codec::ct::request::Key;
 use conntrack_codec::ct::{
-    l4proto, ConntrackRepr, Labels, NatRange, ProtoInfo, SctpInfo, SctpState, Status, TcpInfo,
-    TcpState, Tuple,
+    l4proto, ConntrackRepr, Labels, NatRange, ProtoInfo, SctpInfo, SctpState, Status, Tuple,
 };
 use conntrack_codec::filter::{filter_flags, DumpFilter};
 use conntrack_codec::fmt::{CtLine, Origin};
@@ -24,25 +23,9 @@ fn v6(last: u16) -> IpAddr {
     IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
 }
 
-/// An entry with both tuples, a timeout and SEEN_REPLY|ASSURED.
+/// An entry with both tuples, a timeout, SEEN_REPLY|ASSURED and, for TCP, ESTABLISHED.
 fn entry(orig: Tuple) -> ConntrackRepr {
-    ConntrackRepr {
-        orig: Some(orig),
-        reply: Some(orig.inverted()),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        timeout: Some(300),
-        ..ConntrackRepr::default()
-    }
-}
-
-fn tcp_entry(orig: Tuple) -> ConntrackRepr {
-    ConntrackRepr {
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(TcpState::Established),
-            ..TcpInfo::default()
-        })),
-        ..entry(orig)
-    }
+    ConntrackRepr::replied(orig, 300)
 }
 
 fn list_all(sock: &mut Socket, filter: &DumpFilter) -> Vec<ConntrackRepr> {
@@ -69,7 +52,7 @@ fn create_get_update_delete_with_every_error_path() {
     let t = Tuple::tcp(v4(192, 0, 2, 1), v4(198, 51, 100, 1), 40000, 80);
     let e = ConntrackRepr {
         mark: Some(7),
-        ..tcp_entry(t)
+        ..entry(t)
     };
     sock.create(&e).unwrap();
     assert_eq!(kernel_errno(sock.create(&e)), Errno::EEXIST);
@@ -116,10 +99,10 @@ fn create_get_update_delete_with_every_error_path() {
 
     // create_or_update: creates, then updates.
     let t2 = Tuple::tcp(v4(192, 0, 2, 2), v4(198, 51, 100, 1), 40000, 80);
-    sock.create_or_update(&tcp_entry(t2)).unwrap();
+    sock.create_or_update(&entry(t2)).unwrap();
     sock.create_or_update(&ConntrackRepr {
         mark: Some(3),
-        ..tcp_entry(t2)
+        ..entry(t2)
     })
     .unwrap();
     assert_eq!(sock.get(&Key::orig(t2)).unwrap().mark, Some(3));
@@ -134,7 +117,7 @@ fn create_get_update_delete_with_every_error_path() {
     assert_eq!(sock.count().unwrap(), 1);
     assert_eq!(tool_count(&ns), 1);
     // A create without its timeout is refused before anything is sent.
-    let mut no_timeout = tcp_entry(t);
+    let mut no_timeout = entry(t);
     no_timeout.timeout = None;
     assert!(matches!(sock.create(&no_timeout), Err(Error::Build(_))));
 }
@@ -145,7 +128,7 @@ fn every_protocol_in_both_families() {
     let mut sock = ns.socket();
     let mut made = Vec::new();
     for (src, dst) in [(v4(192, 0, 2, 1), v4(198, 51, 100, 1)), (v6(1), v6(2))] {
-        made.push(tcp_entry(Tuple::tcp(src, dst, 1000, 443)));
+        made.push(entry(Tuple::tcp(src, dst, 1000, 443)));
         made.push(entry(Tuple::udp(src, dst, 1000, 53)));
         made.push(entry(Tuple::ports(l4proto::UDPLITE, src, dst, 1000, 5004)));
         made.push(ConntrackRepr {
@@ -261,7 +244,7 @@ fn zones_marks_and_filtered_dumps_and_flushes() {
     let mut sock = ns.socket();
     let mut all = Vec::new();
     for i in 0..30u16 {
-        let mut e = tcp_entry(Tuple::tcp(
+        let mut e = entry(Tuple::tcp(
             v4(192, 0, 2, 1),
             v4(198, 51, 100, 1),
             1000 + i,
@@ -371,7 +354,7 @@ fn labels_nat_counters_timestamps_and_statistics() {
     labels.insert(100).unwrap();
     sock.create(&ConntrackRepr {
         labels: Some(labels),
-        ..tcp_entry(t)
+        ..entry(t)
     })
     .unwrap();
     let got = sock.get(&Key::orig(t)).unwrap();
@@ -406,7 +389,7 @@ fn labels_nat_counters_timestamps_and_statistics() {
             min_port: Some(1000),
             max_port: Some(1000),
         }),
-        ..tcp_entry(n)
+        ..entry(n)
     })
     .unwrap();
     let got = sock.get(&Key::orig(n)).unwrap();
@@ -480,7 +463,7 @@ fn a_table_of_100k_entries() {
             let i = u32::try_from(i).unwrap();
             let src = Ipv4Addr::from(0x0a00_0000 | (i >> 16));
             let dst = Ipv4Addr::from(0x0b00_0000 | (i & 0xffff));
-            let mut e = tcp_entry(Tuple::tcp(
+            let mut e = entry(Tuple::tcp(
                 src.into(),
                 dst.into(),
                 1024 + (i % 60000) as u16,

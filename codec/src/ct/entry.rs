@@ -259,6 +259,39 @@ attribute_table! {
 }
 
 impl ConntrackRepr {
+    /// An entry to create, as if its flow had seen traffic both ways: `orig` and its
+    /// inverse as the reply tuple, the family of `orig`'s addresses (0 if it has none),
+    /// `SEEN_REPLY | ASSURED`, the given timeout in seconds and, for TCP, the
+    /// `ESTABLISHED` state. Other fields (mark, zone, NAT, helper) are set with struct
+    /// update syntax.
+    ///
+    /// ```
+    /// use core::net::Ipv4Addr;
+    /// use conntrack_codec::ct::{ConntrackRepr, ProtoInfo, Status, TcpState, Tuple};
+    ///
+    /// let orig = Tuple::tcp(Ipv4Addr::new(10, 0, 0, 1).into(), Ipv4Addr::new(10, 0, 0, 2).into(), 1234, 80);
+    /// let entry = ConntrackRepr { mark: Some(7), ..ConntrackRepr::replied(orig, 120) };
+    /// assert_eq!(entry.family, 2);
+    /// assert_eq!(entry.reply, Some(orig.inverted()));
+    /// assert_eq!(entry.status, Some(Status::SEEN_REPLY | Status::ASSURED));
+    /// assert!(matches!(entry.protoinfo, Some(ProtoInfo::Tcp(t)) if t.state == Some(TcpState::Established)));
+    /// ```
+    pub fn replied(orig: Tuple, timeout: u32) -> Self {
+        let tcp = orig.proto == Some(crate::ct::l4proto::TCP);
+        ConntrackRepr {
+            family: orig.family().unwrap_or(0),
+            orig: Some(orig),
+            reply: Some(orig.inverted()),
+            status: Some(Status::SEEN_REPLY | Status::ASSURED),
+            timeout: Some(timeout),
+            protoinfo: tcp.then_some(ProtoInfo::Tcp(crate::ct::TcpInfo {
+                state: Some(crate::ct::TcpState::Established),
+                ..crate::ct::TcpInfo::default()
+            })),
+            ..ConntrackRepr::default()
+        }
+    }
+
     /// Whether the entry's status says it saw no reply yet (`[UNREPLIED]`).
     pub fn is_unreplied(&self) -> bool {
         self.status.is_some_and(|s| !s.contains(Status::SEEN_REPLY))
