@@ -15,12 +15,13 @@
 //! entry, and is made from a dumped entry with its zone and id.
 //!
 //! ```
+//! use core::net::Ipv4Addr;
 //! use conntrack_codec::ct::request::{self, Key};
 //! use conntrack_codec::ct::{Conntrack, ConntrackRepr, Tuple};
 //! use conntrack_codec::nl::{Messages, Writer};
 //!
 //! // An entry as the kernel would send it...
-//! let orig = Tuple::tcp("10.0.0.1".parse()?, "10.0.0.2".parse()?, 40000, 443);
+//! let orig = Tuple::tcp(Ipv4Addr::new(10, 0, 0, 1).into(), Ipv4Addr::new(10, 0, 0, 2).into(), 40000, 443);
 //! let entry = ConntrackRepr {
 //!     orig: Some(orig),
 //!     reply: Some(orig.inverted()),
@@ -37,7 +38,7 @@
 //! let mut out = [0u8; 512];
 //! let mut w = Writer::new(&mut out);
 //! request::delete(&mut w, 2, &Key::from_view(&view)?)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), conntrack_codec::Error>(())
 //! ```
 //!
 //! **Select entries**: [`filter::DumpFilter`] builds the filter of dumps and flushes from

@@ -201,11 +201,12 @@ impl Key {
     /// same tuple ([`without_id`](Key::without_id) drops it).
     ///
     /// ```
+    /// use core::net::Ipv4Addr;
     /// use conntrack_codec::ct::request::{self, Key};
     /// use conntrack_codec::ct::{Conntrack, ConntrackRepr, Tuple};
     /// use conntrack_codec::nl::{Messages, Writer};
     ///
-    /// let orig = Tuple::udp("10.0.0.1".parse()?, "10.0.0.2".parse()?, 5000, 53);
+    /// let orig = Tuple::udp(Ipv4Addr::new(10, 0, 0, 1).into(), Ipv4Addr::new(10, 0, 0, 2).into(), 5000, 53);
     /// let entry = ConntrackRepr {
     ///     orig: Some(orig),
     ///     reply: Some(orig.inverted()),
@@ -222,7 +223,7 @@ impl Key {
     /// request::update(&mut w, 1, &entry)?;
     /// let view = Conntrack::parse(Messages::new(w.written()).next().unwrap()?)?;
     /// assert_eq!(Key::from_view(&view)?, key);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # Ok::<(), conntrack_codec::Error>(())
     /// ```
     ///
     /// # Errors

@@ -163,13 +163,14 @@ impl FilterFlags {
 /// the family from the addresses:
 ///
 /// ```
+/// use core::net::Ipv6Addr;
 /// use conntrack_codec::ct::{l4proto, Tuple};
 /// use conntrack_codec::filter::{filter_flags, DumpFilter};
 ///
 /// // UDP entries whose replies come from fd00::5, in zone 7.
 /// let f = DumpFilter::all()
 ///     .with_reply(Tuple {
-///         src: Some("fd00::5".parse()?),
+///         src: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 5).into()),
 ///         proto: Some(l4proto::UDP),
 ///         ..Tuple::default()
 ///     })
@@ -181,7 +182,7 @@ impl FilterFlags {
 /// // Impossible combinations are errors before anything is sent: ports need a protocol.
 /// let bad = DumpFilter::ipv4().with_orig(Tuple { dst_port: Some(53), ..Tuple::default() });
 /// assert!(bad.check().is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), conntrack_codec::Error>(())
 /// ```
 ///
 /// The fields are public, so a filter can also be written out with raw
