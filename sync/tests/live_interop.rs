@@ -88,9 +88,7 @@ fn one_mode(p: &Pair, mode: Mode, transport: Transport, v6: bool, round: u32) {
 }
 
 fn all_modes(tag: &str, transport: Transport, v6: bool) {
-    if !conntrackd_installed() {
-        return;
-    }
+    need_conntrackd();
     let p = Pair::new(tag);
     for (round, mode) in [Mode::Ftfw, Mode::Notrack, Mode::Alarm]
         .into_iter()

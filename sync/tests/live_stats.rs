@@ -30,9 +30,7 @@ const FLOWS: &[&str] = &[
 
 #[test]
 fn destroyed_flows_are_logged_as_conntrackd_logs_them() {
-    if !conntrackd_installed() {
-        return;
-    }
+    need_conntrackd();
     let ns = Netns::new("stats");
     // Counters and timestamps, so that the lines carry packets=, bytes= and delta-time=.
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
@@ -198,9 +196,7 @@ fn src_of(line: &str) -> Option<String> {
 #[test]
 fn the_filter_keeps_out_what_conntrackds_keeps_out() {
     use conntrack_codec::sync::SyncCt;
-    if !conntrackd_installed() {
-        return;
-    }
+    need_conntrackd();
     for (i, (text, filter)) in filters().into_iter().enumerate() {
         for kernelspace in [false, true] {
             let ns = Netns::new(&format!("filt{i}"));

@@ -19,7 +19,7 @@ use conntrack_tests::sync::entry;
 use conntrack_tests::Netns;
 
 mod support;
-use support::{have_real, ours, REAL};
+use support::{need_real, ours, REAL};
 
 const PORT: u16 = 3780;
 
@@ -417,16 +417,14 @@ fn ours_with_ours() {
 
 #[test]
 fn ours_with_conntrackd() {
-    if have_real() {
-        replicate("ioc", ours(), REAL, 20_000);
-    }
+    need_real();
+    replicate("ioc", ours(), REAL, 20_000);
 }
 
 #[test]
 fn conntrackd_with_ours() {
-    if have_real() {
-        replicate("ico", REAL, ours(), 20_000);
-    }
+    need_real();
+    replicate("ico", REAL, ours(), 20_000);
 }
 
 /// With 30% of the sync datagrams dropped each way: how many of N entries made on each side
@@ -448,9 +446,7 @@ fn loss_of_30_percent_each_way() {
     const MEASURE: u64 = 30;
     /// How long the pairings with ours are given, at most (they took 1–9 s in our runs).
     const WINDOW: u64 = 60;
-    if !have_real() {
-        return;
-    }
+    need_real();
     let _one = serial();
     let kinds: [(&str, &'static str, &'static str); 4] = [
         ("loo", ours(), ours()),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use conntrack_tests::Netns;
 
 mod support;
-use support::{have_real, ours, wait_path, REAL};
+use support::{need_real, ours, wait_path, REAL};
 
 /// Two namespaces joined by a veth pair, 192.168.77.1 and .2, and a scratch directory.
 struct Pair {
@@ -231,9 +231,7 @@ fn fill(ns: &Netns, n: u16) {
 
 #[test]
 fn internal_cache_and_clients_match_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cdi");
     let real_conf = p.conf("real", 3780);
     let our_conf = p.conf("ours", 3781);
@@ -328,9 +326,7 @@ fn internal_cache_and_clients_match_conntrackd() {
 
 #[test]
 fn daemon_life_lock_and_log_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cdl");
     let mut logs = Vec::new();
     for (name, prog, port) in [("real", REAL, 3790u16), ("ours", ours(), 3791)] {
@@ -382,9 +378,7 @@ fn daemon_life_lock_and_log_as_conntrackd() {
 
 #[test]
 fn sync_without_a_link_does_not_start_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cdn");
     let mut seen = Vec::new();
     for (name, prog) in [("real", REAL), ("ours", ours())] {
@@ -437,9 +431,7 @@ fn exec_with_syslog(ns: &Netns, sock: &std::path::Path, prog: &str, args: &[&str
 
 #[test]
 fn syslog_lines_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cds");
     let mut seen = Vec::new();
     for (name, prog) in [("real", REAL), ("ours", ours())] {
@@ -503,9 +495,7 @@ fn syslog_lines_as_conntrackd() {
 /// differ, so the times are compared to the second).
 #[test]
 fn stats_mode_logs_flows_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let ns = Netns::new("cdst");
     ns.sysctl("net.netfilter.nf_conntrack_acct", "1");
     ns.sysctl("net.netfilter.nf_conntrack_timestamp", "1");
@@ -613,9 +603,7 @@ fn switches(pid: i32) -> u64 {
 /// does not depend on the machine's speed), for both daemons in the same setup.
 #[test]
 fn an_idle_daemon_sleeps_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cdi");
     let mut woke = Vec::new();
     for (name, prog, port) in [("real", REAL, 3792u16), ("ours", ours(), 3793)] {
@@ -660,9 +648,7 @@ fn sched_of(pid: i32) -> (u32, i64) {
 /// the warning when the kernel refuses what was asked.
 #[test]
 fn scheduling_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let p = Pair::new("cdr");
     let d = p.dir.display();
     for sched in [

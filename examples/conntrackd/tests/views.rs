@@ -16,7 +16,7 @@ use conntrack_tests::sync::{entry, ftp_master_and_expectation};
 use conntrack_tests::Netns;
 
 mod support;
-use support::{have_real, ours, REAL};
+use support::{need_real, ours, REAL};
 
 /// A pair of daemons of one kind.
 struct Pair {
@@ -94,9 +94,7 @@ const EXPECT_FTP: &str = "\tOptions {\n\t\tExpectationSync {\n\t\t\tftp\n\t\t}\n
 
 #[test]
 fn expectations_listed_and_committed_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let mut seen = Vec::new();
     for (tag, prog) in [("xr", REAL), ("xo", ours())] {
         let p = Pair::new(tag, prog, EXPECT_FTP, 131_072);
@@ -165,9 +163,7 @@ fn expectations_listed_and_committed_as_conntrackd() {
 
 #[test]
 fn the_hash_limit_is_counted_as_conntrackd() {
-    if !have_real() {
-        return;
-    }
+    need_real();
     let mut seen = Vec::new();
     for (tag, prog) in [("hr", REAL), ("ho", ours())] {
         let p = Pair::new(tag, prog, "", 10);

@@ -355,13 +355,13 @@ pub fn range(base: u32, n: u32) -> Vec<u32> {
     (base..base + n).collect()
 }
 
-/// Whether Debian's conntrackd is here; says so in the test output when not.
-pub fn conntrackd_installed() -> bool {
-    let ok = std::path::Path::new("/usr/sbin/conntrackd").exists();
-    if !ok {
-        println!("SKIPPED: /usr/sbin/conntrackd is not installed (Debian package conntrackd)");
-    }
-    ok
+/// Fails the test unless Debian's conntrackd is here: the tests that pair with it are not
+/// passed off as green without it.
+pub fn need_conntrackd() {
+    assert!(
+        std::path::Path::new("/usr/sbin/conntrackd").exists(),
+        "/usr/sbin/conntrackd (Debian package conntrackd) is needed for this test; .ci/run installs it"
+    );
 }
 
 /// conntrackd's text for a link of `transport` from `local` to `peer` on `iface` (for

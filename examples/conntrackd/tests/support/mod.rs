@@ -16,15 +16,14 @@ pub fn ours() -> &'static str {
     env!("CARGO_BIN_EXE_conntrackd")
 }
 
-/// Whether Debian's conntrackd 1.4.7 is there; says so when it is not.
-pub fn have_real() -> bool {
-    match Command::new(REAL).arg("-v").output() {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("v1.4.7") => true,
-        _ => {
-            println!("SKIPPED: {REAL} 1.4.7 is not installed (.ci/run installs it)");
-            false
-        }
-    }
+/// Fails the test unless Debian's conntrackd 1.4.7 is there: the tests that compare with
+/// it are not passed off as green without it.
+pub fn need_real() {
+    let version = Command::new(REAL).arg("-v").output();
+    assert!(
+        version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("v1.4.7")),
+        "{REAL} 1.4.7 (Debian package conntrackd) is needed for this test; .ci/run installs it"
+    );
 }
 
 /// Joins `a` and `b` with a veth pair: interface `ia` with `addr_a`/24 in `a`, `ib` with
